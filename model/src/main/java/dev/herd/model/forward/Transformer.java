@@ -1,0 +1,175 @@
+package dev.herd.model.forward;
+
+import dev.herd.kernels.AttentionParams;
+import dev.herd.kernels.Backend;
+import dev.herd.model.config.LayerSpec;
+import dev.herd.model.config.ModelConfig;
+import dev.herd.model.config.QkNorm;
+import dev.herd.model.config.RopeConfig;
+import dev.herd.model.weights.ModelWeights;
+
+/**
+ * The decoder-only MoE transformer, written once against {@link Backend} and {@link ExpertSet}: the same code
+ * runs every architecture, every backend, and single-node or pipelined serving (a pipeline stage calls
+ * {@link #layers} on its layer range; the first stage also {@link #embed}s, the last applies the {@link #head}).
+ */
+public final class Transformer {
+    private final ModelConfig c;
+    private final ModelWeights w;
+    private final Backend backend;
+    private final ExpertSet experts;
+    private final float[] invFreq;
+    private final Probe probe;
+
+    public Transformer(ModelWeights weights, Backend backend, ExpertSet experts, Probe probe) {
+        this.c = weights.config();
+        this.w = weights;
+        this.backend = backend;
+        this.experts = experts;
+        this.probe = probe;
+        RopeConfig rope = weights.ropeFreqFactors().map(c.rope()::withFreqFactors).orElse(c.rope());
+        this.invFreq = rope.inverseFrequencies();
+    }
+
+    public Transformer(ModelWeights weights, Backend backend) {
+        this(weights, backend, new LocalExpertSet(weights, backend), Probe.NONE);
+    }
+
+    public ModelConfig config() {
+        return c;
+    }
+
+    /**
+     * Runs {@code tokens} at the cache's next positions through the whole model and returns the logits of
+     * the last one (vocab), or of every one ({@code tokens.length * vocab}) when {@code allLogits}.
+     */
+    public float[] forward(int[] tokens, KvCache cache, boolean allLogits) {
+        int n = tokens.length;
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = cache.length() + i;
+        }
+        float[] x = new float[n * c.hiddenSize()]; // (n, hidden)
+        embed(tokens, x);
+        layers(0, c.numLayers(), x, n, positions, cache);
+        cache.advance(n);
+        int rows = allLogits ? n : 1;
+        float[] last = new float[rows * c.hiddenSize()];
+        System.arraycopy(x, (n - rows) * c.hiddenSize(), last, 0, last.length);
+        float[] logits = new float[rows * c.vocabSize()];
+        head(last, rows, logits);
+        return logits;
+    }
+
+    public float[] forward(int[] tokens, KvCache cache) {
+        return forward(tokens, cache, false);
+    }
+
+    /** Embedding rows of {@code tokens} into x (n, hidden). */
+    public void embed(int[] tokens, float[] x) {
+        for (int i = 0; i < tokens.length; i++) {
+            if (tokens[i] < 0 || tokens[i] >= c.vocabSize()) {
+                throw new IllegalArgumentException("token id " + tokens[i] + " outside the vocabulary of "
+                        + c.vocabSize());
+            }
+            backend.getRow(w.embedding(), tokens[i], x, i * c.hiddenSize());
+        }
+        probe.on("embd", -1, x, tokens.length, c.hiddenSize());
+    }
+
+    /** Final norm and LM head: x (n, hidden) to logits (n, vocab). x is overwritten. */
+    public void head(float[] x, int n, float[] logits) {
+        backend.rmsNorm(x, w.finalNorm(), c.normEps(), c.hiddenSize(), n, x);
+        probe.on("result_norm", -1, x, n, c.hiddenSize());
+        backend.matmul(w.lmHead(), x, logits, n);
+        probe.on("result_output", -1, logits, n, c.vocabSize());
+    }
+
+    /**
+     * Decoder layers {@code [from, to)} on x (n, hidden) in place, at the given positions. Writes keys and
+     * values at those positions into the cache; the caller advances the cache once all layers ran.
+     */
+    public void layers(int from, int to, float[] x, int n, int[] positions, KvCache cache) {
+        int h = c.hiddenSize();
+        float[] xb = new float[n * h];                 // (n, hidden)
+        float[] q = new float[n * c.qDim()];           // (n, heads * headDim)
+        float[] k = new float[n * c.kvDim()];          // (n, kvHeads * headDim)
+        float[] v = new float[n * c.kvDim()];          // (n, kvHeads * headDim)
+        float[] att = new float[n * c.qDim()];         // (n, heads * headDim)
+        float[] out = new float[n * h];                // (n, hidden)
+        int end = positions[n - 1] + 1;
+        for (int l = from; l < to; l++) {
+            LayerWeights lw = w.layer(l);
+            LayerSpec spec = c.layer(l);
+
+            // attention block
+            backend.rmsNorm(x, lw.attnNorm(), c.normEps(), h, n, xb);
+            backend.matmul(lw.wq(), xb, q, n);
+            backend.matmul(lw.wk(), xb, k, n);
+            backend.matmul(lw.wv(), xb, v, n);
+            if (c.qkNorm() == QkNorm.RMS_WEIGHTED) {
+                backend.rmsNorm(q, lw.qNorm(), c.normEps(), c.headDim(), n * c.numHeads(), q);
+                backend.rmsNorm(k, lw.kNorm(), c.normEps(), c.headDim(), n * c.numKvHeads(), k);
+            }
+            if (spec.rope()) {
+                backend.rope(q, n, c.numHeads(), c.headDim(), positions, invFreq, c.rope().style());
+                backend.rope(k, n, c.numKvHeads(), c.headDim(), positions, invFreq, c.rope().style());
+                if (c.qkNorm() == QkNorm.L2_AFTER_ROPE) {
+                    backend.rmsNorm(q, null, c.normEps(), c.headDim(), n * c.numHeads(), q);
+                    backend.rmsNorm(k, null, c.normEps(), c.headDim(), n * c.numKvHeads(), k);
+                }
+            } else if (c.temperature() != null) {
+                for (int i = 0; i < n; i++) {
+                    float s = c.temperature().scaleAt(positions[i]);
+                    for (int j = i * c.qDim(); j < (i + 1) * c.qDim(); j++) {
+                        q[j] *= s;
+                    }
+                }
+            }
+            probe.on("Qcur", l, q, n, c.qDim());
+            probe.on("Kcur", l, k, n, c.kvDim());
+            float[] keys = cache.keys(l, end);
+            float[] values = cache.values(l, end);
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(k, i * c.kvDim(), keys, positions[i] * c.kvDim(), c.kvDim());
+                System.arraycopy(v, i * c.kvDim(), values, positions[i] * c.kvDim(), c.kvDim());
+            }
+            AttentionParams ap = new AttentionParams(c.numHeads(), c.numKvHeads(), c.headDim(),
+                    (float) (1.0 / Math.sqrt(c.headDim())), spec.chunkedAttention() ? c.attentionChunkSize() : 0);
+            backend.attention(ap, q, positions, n, keys, values, att);
+            backend.matmul(lw.wo(), att, out, n);
+            add(x, out, n * h);
+            probe.on("attn_out", l, x, n, h);
+
+            // feed-forward block
+            backend.rmsNorm(x, lw.ffnNorm(), c.normEps(), h, n, xb);
+            if (spec.moe()) {
+                moe(l, lw, xb, n, out);
+            } else {
+                FeedForward.swiglu(backend, lw.dense(), xb, n, out);
+            }
+            add(x, out, n * h);
+            probe.on("l_out", l, x, n, h);
+        }
+    }
+
+    /** The MoE block: route, then the expert set dispatches, runs and combines; plus the shared expert. */
+    private void moe(int l, LayerWeights lw, float[] xb, int n, float[] out) {
+        float[] logits = new float[n * c.moe().numExperts()]; // (n, experts)
+        backend.matmul(lw.router(), xb, logits, n);
+        probe.on("ffn_moe_logits", l, logits, n, c.moe().numExperts());
+        Routing routing = Router.route(c.moe(), backend, logits, n);
+        if (lw.shared() != null) {
+            FeedForward.swiglu(backend, lw.shared(), xb, n, out);
+        } else {
+            java.util.Arrays.fill(out, 0, n * c.hiddenSize(), 0f);
+        }
+        experts.forward(l, xb, n, routing, out);
+    }
+
+    private static void add(float[] x, float[] y, int len) {
+        for (int i = 0; i < len; i++) {
+            x[i] += y[i];
+        }
+    }
+}

@@ -1,0 +1,152 @@
+package dev.herd.model.forward;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.herd.kernels.ReferenceBackend;
+import dev.herd.model.config.Architecture;
+import dev.herd.model.config.GgufConfigReader;
+import dev.herd.model.config.HfConfigReader;
+import dev.herd.model.config.ModelConfig;
+import dev.herd.model.testmodel.TestModelConfigs;
+import dev.herd.model.testmodel.TestModelSpec;
+import dev.herd.model.testmodel.TestModelWeights;
+import dev.herd.model.testmodel.TestTokenizer;
+import dev.herd.model.weights.CheckpointFormat;
+import dev.herd.model.weights.ModelWeights;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The forward pass against itself under different schedules (cached decoding against full recomputation,
+ * chunked prefill) and across checkpoint layouts (HF against GGUF of the same weights, in memory, so only the
+ * layout conversions are under test here; the file formats have their own tests).
+ */
+class TransformerTest {
+    private static final ReferenceBackend BACKEND = new ReferenceBackend(2);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @AfterAll
+    static void close() {
+        BACKEND.close();
+    }
+
+    static Stream<TestModelSpec> specs() {
+        return Stream.of(
+                TestModelSpec.small(Architecture.LLAMA),
+                TestModelSpec.small(Architecture.LLAMA).withRopeScaling(true),
+                TestModelSpec.small(Architecture.MIXTRAL),
+                TestModelSpec.small(Architecture.QWEN3_MOE),
+                TestModelSpec.small(Architecture.LLAMA4),
+                // a chunk of 5 and a temperature floor of 4 make a 13-token sequence cross both
+                TestModelSpec.small(Architecture.LLAMA4).withChunk(5, 4).withRopeScaling(true));
+    }
+
+    static ModelConfig hfConfig(TestModelSpec spec) {
+        TestTokenizer tok = TestTokenizer.build(spec.vocab());
+        return HfConfigReader.parse(JSON.valueToTree(TestModelConfigs.configJson(spec, tok)), "generated");
+    }
+
+    static ModelWeights hfWeights(TestModelSpec spec) {
+        return new ModelWeights(hfConfig(spec), new InMemoryWeightStore(new TestModelWeights(spec).huggingFace()),
+                CheckpointFormat.HUGGING_FACE);
+    }
+
+    static ModelWeights ggufWeights(TestModelSpec spec) {
+        TestTokenizer tok = TestTokenizer.build(spec.vocab());
+        ModelConfig c = GgufConfigReader.parse(TestModelConfigs.ggufMetadata(spec, tok), "generated");
+        return new ModelWeights(c, new InMemoryWeightStore(new TestModelWeights(spec).gguf()), CheckpointFormat.GGUF);
+    }
+
+    static int[] tokens(int n, int vocab, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = r.nextInt(vocab - TestTokenizer.SPECIALS.size());
+        }
+        return t;
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
+    void cachedDecodingEqualsFullRecomputation(TestModelSpec spec) {
+        try (ModelWeights w = hfWeights(spec)) {
+            Transformer t = new Transformer(w, BACKEND);
+            int n = 13;
+            int[] ids = tokens(n, spec.vocab(), 7);
+            int vocab = spec.vocab();
+            float[] full = t.forward(ids, new KvCache(t.config()), true);
+
+            // one token at a time through the cache
+            KvCache cache = new KvCache(t.config());
+            for (int i = 0; i < n; i++) {
+                float[] step = t.forward(new int[]{ids[i]}, cache);
+                assertClose(Arrays.copyOfRange(full, i * vocab, (i + 1) * vocab), step, 1e-5,
+                        spec.arch() + " position " + i);
+            }
+            // a prefill in two uneven chunks
+            KvCache chunked = new KvCache(t.config());
+            t.forward(Arrays.copyOfRange(ids, 0, 6), chunked);
+            float[] rest = t.forward(Arrays.copyOfRange(ids, 6, n), chunked, true);
+            assertClose(Arrays.copyOfRange(full, 6 * vocab, n * vocab), rest, 1e-5, spec.arch() + " chunked prefill");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
+    void huggingFaceAndGgufLayoutsComputeTheSameFunction(TestModelSpec spec) {
+        try (ModelWeights hf = hfWeights(spec); ModelWeights gguf = ggufWeights(spec)) {
+            int[] ids = tokens(11, spec.vocab(), 3);
+            float[] a = new Transformer(hf, BACKEND).forward(ids, new KvCache(hf.config()), true);
+            float[] b = new Transformer(gguf, BACKEND).forward(ids, new KvCache(gguf.config()), true);
+            assertClose(a, b, 1e-4, spec.arch() + " HF vs GGUF layout");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
+    void contextOrderChangesThePrediction(TestModelSpec spec) {
+        // guards the generator's scales: a model whose output ignored its context (saturated or vanishing
+        // attention) would hide attention, RoPE and masking mistakes from every comparison test
+        try (ModelWeights w = hfWeights(spec)) {
+            Transformer t = new Transformer(w, BACKEND);
+            float[] a = t.forward(new int[]{11, 42, 97, 7}, new KvCache(t.config()));
+            float[] b = t.forward(new int[]{42, 11, 97, 7}, new KvCache(t.config()));
+            double diff = 0;
+            double scale = 0;
+            for (int i = 0; i < a.length; i++) {
+                diff = Math.max(diff, Math.abs(a[i] - b[i]));
+                scale = Math.max(scale, Math.abs(a[i]));
+            }
+            assertTrue(diff > 1e-3 * scale, spec.arch() + ": order-blind logits, diff " + diff);
+        }
+    }
+
+    static int argmax(float[] x) {
+        int best = 0;
+        for (int i = 1; i < x.length; i++) {
+            if (x[i] > x[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Max abs difference relative to the largest magnitude in the expected vector. */
+    static void assertClose(float[] expected, float[] actual, double rel, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        double scale = 0;
+        double worst = 0;
+        for (int i = 0; i < expected.length; i++) {
+            scale = Math.max(scale, Math.abs(expected[i]));
+            worst = Math.max(worst, Math.abs(expected[i] - actual[i]));
+        }
+        assertTrue(worst <= rel * Math.max(scale, 1e-6), what + ": max abs diff " + worst + " vs scale " + scale);
+    }
+}
