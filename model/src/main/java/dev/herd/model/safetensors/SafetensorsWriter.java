@@ -116,8 +116,7 @@ public final class SafetensorsWriter {
      * and a reader multiplies back. An all-zero row gets scale 1.
      */
     public SafetensorsWriter addFp8RowScaled(String name, long[] shape, float[] values) {
-        long cols = cols(shape);
-        return addFp8(name, name + "_scale", shape, values, elements(name, shape) / Math.max(cols, 1), 1);
+        return addFp8(name, name + "_scale", shape, values, 1, Math.max(cols(shape), 1));
     }
 
     /**
@@ -325,9 +324,14 @@ public final class SafetensorsWriter {
     private static void writeData(FileChannel ch, Pending p, ByteBuffer buf) throws IOException {
         switch (p.payload()) {
             case Bytes(MemorySegment data) -> {
+                // copied through the scratch buffer: works for mapped, native and any heap array segment
+                MemorySegment scratch = MemorySegment.ofBuffer(buf.clear());
                 for (long off = 0; off < data.byteSize(); off += CHUNK) {
-                    writeAll(ch, data.asSlice(off, Math.min(CHUNK, data.byteSize() - off)).asByteBuffer());
+                    int len = (int) Math.min(CHUNK, data.byteSize() - off);
+                    MemorySegment.copy(data, off, scratch, 0, len);
+                    writeAll(ch, buf.clear().limit(len));
                 }
+                buf.clear();
             }
             case Encoded(RowSource rows, long rowCount, int cols) -> {
                 float[] row = new float[cols];
