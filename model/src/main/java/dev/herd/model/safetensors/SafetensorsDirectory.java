@@ -6,6 +6,7 @@ import dev.herd.model.weights.WeightStore;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -142,6 +143,11 @@ public final class SafetensorsDirectory implements WeightStore {
     /** What the shard's header says about {@code name}, mapping the shard if needed. */
     public Optional<TensorEntry> entry(String name) {
         return raw(name).map(Fp8Scales.Raw::entry);
+    }
+
+    /** The stored bytes of a tensor of any element type (see {@link SafetensorsFile#bytes(String)}). */
+    public Optional<MemorySegment> bytes(String name) {
+        return raw(name).map(Fp8Scales.Raw::data);
     }
 
     private Optional<Fp8Scales.Raw> raw(String name) {

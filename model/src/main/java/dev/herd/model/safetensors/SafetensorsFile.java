@@ -100,6 +100,14 @@ public final class SafetensorsFile implements WeightStore {
         return Optional.of(tensor(raw.get(), this::raw, arena));
     }
 
+    /**
+     * The stored bytes of a tensor of any element type, as a view of the mapping (e.g. to send a tensor to a peer
+     * or copy it into another file unchanged).
+     */
+    public Optional<MemorySegment> bytes(String name) {
+        return raw(name).map(Fp8Scales.Raw::data);
+    }
+
     /** A tensor's entry with a view of its bytes. */
     Optional<Fp8Scales.Raw> raw(String name) {
         TensorEntry e = header.entries().get(name);

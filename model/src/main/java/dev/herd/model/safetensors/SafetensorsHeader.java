@@ -15,6 +15,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -189,7 +190,7 @@ public final class SafetensorsHeader {
                 elements = Math.multiplyExact(elements, d);
             }
         } catch (ArithmeticException overflow) {
-            throw new ModelFormatException(where + ": element count of shape " + java.util.Arrays.toString(shape)
+            throw new ModelFormatException(where + ": element count of shape " + Arrays.toString(shape)
                     + " overflows");
         }
         SafetensorsDtype known = SafetensorsDtype.parse(dtype).orElse(null);
@@ -200,7 +201,7 @@ public final class SafetensorsHeader {
                         + " do not fill a whole number of bytes");
             }
             if (expected != end - begin) {
-                throw new ModelFormatException(where + ": " + dtype + java.util.Arrays.toString(shape) + " needs "
+                throw new ModelFormatException(where + ": " + dtype + Arrays.toString(shape) + " needs "
                         + expected + " bytes but data_offsets [" + begin + ", " + end + "] span " + (end - begin));
             }
         }

@@ -86,6 +86,8 @@ class SafetensorsFileTest {
             assertEquals("I64", ids.dtype());
             assertArrayEquals(new long[] {2}, ids.shape());
             assertEquals(16, ids.byteSize());
+            assertArrayEquals(HandMade.u8(7, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0),
+                    f.bytes("pos_ids").orElseThrow().toArray(ValueLayout.JAVA_BYTE), "raw bytes of any dtype");
             ModelFormatException e = assertThrows(ModelFormatException.class, () -> f.find("pos_ids"));
             assertTrue(e.getMessage().contains("pos_ids") && e.getMessage().contains("I64")
                     && e.getMessage().contains("reference.safetensors"), e.getMessage());
