@@ -150,9 +150,13 @@ public final class Quantize {
         return (int) Math.copySign(a, v);
     }
 
-    /** ggml's {@code nearest_int}: round half to even, for the magnitudes the K-quantizers produce. */
+    /**
+     * ggml's {@code nearest_int}: adding 1.5 * 2^23 leaves the rounded (half to even) integer in the low
+     * mantissa bits, for |v| <= 2^22. Done the same way rather than with {@code Math.rint} so that even
+     * out-of-range input gives ggml's bytes.
+     */
     private static int nearestInt(float v) {
-        return (int) Math.rint(v);
+        return (Float.floatToRawIntBits(v + 12582912.f) & 0x007FFFFF) - 0x00400000;
     }
 
     // ---- Q4_K ----

@@ -443,7 +443,7 @@ public final class GgufFile implements WeightStore {
                     throw fail("metadata key 'general.alignment' is " + h.types.get("general.alignment") + " " + align
                             + ", not a power of two");
                 }
-                h.alignment = (Long) align;
+                h.alignment = a;
             }
 
             List<TensorInfo> infos = new ArrayList<>((int) Math.min(nTensors, 1 << 16));
