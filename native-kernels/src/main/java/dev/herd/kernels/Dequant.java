@@ -99,8 +99,8 @@ public final class Dequant {
         Tensor sc = t.scale();
         long scaleRows = sc.rank() == 2 ? sc.dim(0) : 1;
         long scaleCols = sc.cols();
-        long blockRows = ceilDiv(t.rows(), scaleRows);
-        long blockCols = ceilDiv(cols, scaleCols);
+        long blockRows = scaleBlock(t.rows(), scaleRows);
+        long blockCols = scaleBlock(cols, scaleCols);
         long sr = row / blockRows;
         MemorySegment s = t.data();
         MemorySegment ss = sc.data();
@@ -112,6 +112,22 @@ public final class Dequant {
 
     private static long ceilDiv(long a, long b) {
         return (a + b - 1) / b;
+    }
+
+    /**
+     * The block length along a dimension of {@code n} elements that {@code scales} scales cover. The scale
+     * count alone does not fix it when {@code n} is not a multiple of the block: DeepSeek V3's 576-row
+     * {@code kv_a_proj_with_mqa} has 5 row scales for blocks of 128, where an even split would give 116.
+     * Block-scaled checkpoints use power-of-two blocks (128 x 128), so take the smallest power of two that
+     * gives exactly {@code scales} blocks, and the even split only when none does.
+     */
+    static long scaleBlock(long n, long scales) {
+        for (long b = 1; b <= Long.highestOneBit(n) * 2; b *= 2) {
+            if (ceilDiv(n, b) == scales) {
+                return b;
+            }
+        }
+        return ceilDiv(n, scales);
     }
 
     private static void q4kBlock(MemorySegment s, long p, float[] out, int o) {
