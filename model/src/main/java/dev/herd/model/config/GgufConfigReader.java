@@ -1,6 +1,7 @@
 package dev.herd.model.config;
 
 import dev.herd.kernels.RopeStyle;
+import dev.herd.model.gguf.GgufArray;
 import dev.herd.model.weights.ModelFormatException;
 
 import java.util.ArrayList;
@@ -116,6 +117,7 @@ public final class GgufConfigReader {
         }
         RopeConfig rope = new RopeConfig(optDouble("rope.freq_base", 10000.0), rotary, style, scaling, null);
         int vocab = m.get(a + ".vocab_size") instanceof Number v ? v.intValue()
+                : m.get("tokenizer.ggml.tokens") instanceof GgufArray tokens ? tokens.size()
                 : m.get("tokenizer.ggml.tokens") instanceof List<?> tokens ? tokens.size() : -1;
         if (vocab <= 0) {
             throw new ModelFormatException(source + ": neither " + a + ".vocab_size nor tokenizer.ggml.tokens");
