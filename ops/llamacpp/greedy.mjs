@@ -1,7 +1,7 @@
 // Greedy decoding with llama.cpp on a GGUF file, for comparison with Herd.
 // usage: node greedy.mjs <model.gguf> <comma-separated prompt token ids> <steps> [threads]
-// prints one JSON object: {"tokens": [...], "top": [[[id, prob], ...], ...]} where top[i] holds the five most
-// probable next tokens (after softmax of llama.cpp's logits) at generation step i.
+// prints one JSON object: {"tokens": [...], "top": [[[id, logit], ...], ...]} where top[i] holds llama.cpp's raw
+// logits of the five most likely next tokens at generation step i, largest first.
 import {getLlama} from "node-llama-cpp";
 
 const [modelPath, promptArg, stepsArg, threadsArg] = process.argv.slice(2);
@@ -15,7 +15,14 @@ const threads = Number(threadsArg ?? 1);
 
 const llama = await getLlama({gpu: false, logLevel: "error", build: "never"});
 const model = await llama.loadModel({modelPath, gpuLayers: 0});
-const context = await model.createContext({contextSize: 512, threads, batchSize: 512, sequences: 1});
+// Keep the KV cache in F32 (llama.cpp defaults to F16) and flash attention off (on the CPU it rounds K and V
+// to F16 whatever the cache type), so that an F32 model is compared without rounding. Both can be overridden.
+const kvType = process.env.HERD_LLAMACPP_KV_TYPE ?? "F32";
+const flashAttention = process.env.HERD_LLAMACPP_FLASH_ATTENTION === "1";
+const context = await model.createContext({
+    contextSize: 512, threads, batchSize: 512, sequences: 1, flashAttention,
+    experimentalKvCacheKeyType: kvType, experimentalKvCacheValueType: kvType
+});
 const sequence = context.getSequence();
 
 const tokens = [];
@@ -23,14 +30,14 @@ const top = [];
 let input = prompt;
 for (let i = 0; i < steps; i++) {
     const items = input.map((t, j) => j === input.length - 1
-        ? [t, {generateNext: {token: true, probabilities: true, options: {temperature: 0}}}]
+        ? [t, {generateNext: {token: true, logits: {filter: {includeTop: 5}}, options: {temperature: 0}}}]
         : t);
     const out = await sequence.controlledEvaluate(items);
     const last = out[input.length - 1];
     const next = last.next.token;
-    const probs = [...last.next.probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    const logits = [...last.next.logits.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
     tokens.push(next);
-    top.push(probs);
+    top.push(logits);
     input = [next];
 }
 console.log(JSON.stringify({tokens, top}));
