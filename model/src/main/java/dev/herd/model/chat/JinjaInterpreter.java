@@ -335,7 +335,7 @@ final class JinjaInterpreter {
       case Map<?, ?> m -> m.containsKey(name) ? m.get(name) : missing(obj, name);
       case Namespace ns -> ns.attributes.containsKey(name) ? ns.attributes.get(name) : missing(obj, name);
       case LoopContext loop -> loop.attribute(name);
-      default -> missing(obj, name);
+      case null, default -> missing(obj, name);
     };
   }
 
@@ -375,7 +375,7 @@ final class JinjaInterpreter {
           return ns.attributes.get(key);
         }
       }
-      default -> { }
+      case null, default -> { }
     }
     if (key instanceof String name) {
       return getattr(obj, name);

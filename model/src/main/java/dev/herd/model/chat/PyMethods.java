@@ -22,7 +22,7 @@ final class PyMethods {
       case String s -> stringMethod(s, name);
       case Map<?, ?> m -> dictMethod(m, name);
       case List<?> l -> listMethod(l, name);
-      default -> null;
+      case null, default -> null;
     };
   }
 

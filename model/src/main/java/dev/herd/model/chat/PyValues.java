@@ -141,6 +141,7 @@ final class PyValues {
   /** Python's {@code repr(v)}, used for containers printed with {@code str()}. */
   static String repr(Object v) {
     return switch (v) {
+      case null -> "None";
       case String s -> stringRepr(s);
       case List<?> list -> {
         StringBuilder sb = new StringBuilder("[");
@@ -319,6 +320,7 @@ final class PyValues {
 
   static double toDouble(Object v) {
     return switch (v) {
+      case null -> throw ChatTemplateException.error("expected a number, got NoneType");
       case Double d -> d;
       case Long l -> l;
       case Boolean b -> b ? 1 : 0;
@@ -329,6 +331,7 @@ final class PyValues {
 
   static BigInteger toBigInteger(Object v) {
     return switch (v) {
+      case null -> throw ChatTemplateException.error("expected an integer, got NoneType");
       case Long l -> BigInteger.valueOf(l);
       case Boolean b -> b ? BigInteger.ONE : BigInteger.ZERO;
       case BigInteger b -> b;
@@ -351,6 +354,7 @@ final class PyValues {
   /** Python's {@code len()}: strings count code points, as Python does. */
   static long length(Object v) {
     return switch (v) {
+      case null -> throw ChatTemplateException.error("object of type 'NoneType' has no len()");
       case String s -> s.codePointCount(0, s.length());
       case List<?> l -> l.size();
       case Map<?, ?> m -> m.size();
@@ -363,6 +367,7 @@ final class PyValues {
   /** What {@code for x in v} visits: list items, dict keys, string characters; Undefined is empty. */
   static List<Object> iterate(Object v) {
     return switch (v) {
+      case null -> throw ChatTemplateException.error("'NoneType' object is not iterable");
       case List<?> l -> new ArrayList<>(l);
       case Map<?, ?> m -> new ArrayList<>(m.keySet());
       case String s -> new ArrayList<>(s.codePoints().mapToObj(Character::toString).toList());
@@ -374,6 +379,7 @@ final class PyValues {
 
   static boolean contains(Object container, Object item) {
     return switch (container) {
+      case null -> throw ChatTemplateException.error("argument of type 'NoneType' is not iterable");
       case String s -> {
         if (!(item instanceof String needle)) {
           throw ChatTemplateException.error(
