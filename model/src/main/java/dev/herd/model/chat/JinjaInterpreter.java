@@ -79,9 +79,9 @@ final class JinjaInterpreter {
         }
         assign(s.target(), value, frame);
       }
-      case Macro m -> frame.vars.put(m.name(), macro(m.params(), m.defaults(), m.body(), frame, null));
+      case Macro m -> frame.vars.put(m.name(), macro(m.params(), m.defaults(), m.body(), frame));
       case CallBlock c -> {
-        PyCallable caller = macro(c.params(), c.defaults(), c.body(), frame, null);
+        PyCallable caller = macro(c.params(), c.defaults(), c.body(), frame);
         Call call = (Call) c.call();
         Object callee = eval(call.callee(), frame);
         List<Object> args = new ArrayList<>();
@@ -168,8 +168,8 @@ final class JinjaInterpreter {
     }
   }
 
-  private PyCallable macro(List<String> params, List<Expr> defaults, List<Node> body, Frame defining,
-      Object unused) {
+  /** A macro closes over the scope it was defined in; defaults are evaluated at each call, as in Jinja2. */
+  private PyCallable macro(List<String> params, List<Expr> defaults, List<Node> body, Frame defining) {
     return (args, kwargs) -> {
       Frame frame = new Frame(defining);
       Map<String, Object> extra = new LinkedHashMap<>(kwargs);

