@@ -357,17 +357,25 @@ final class JinjaFilters {
     };
   }
 
+  /**
+   * Jinja2's round: "common" is Python's round(), which rounds the exact binary value half to even (so 2.5 gives
+   * 2.0 and 2.675 gives 2.67); "ceil"/"floor" scale by 10**precision in floating point, as Jinja2 does.
+   */
   private static Object round(Object value, Args a) {
     long precision = PyValues.toIndex(a.get(0, "precision", 0L));
     String method = PyValues.str(a.get(1, "method", "common"));
     double x = PyValues.toDouble(value);
-    java.math.RoundingMode mode = switch (method) {
-      case "common" -> java.math.RoundingMode.HALF_UP;
-      case "ceil" -> java.math.RoundingMode.CEILING;
-      case "floor" -> java.math.RoundingMode.FLOOR;
+    if (!Double.isFinite(x)) {
+      return x;
+    }
+    double scale = Math.pow(10, precision);
+    return switch (method) {
+      case "common" -> new java.math.BigDecimal(x).setScale((int) precision, java.math.RoundingMode.HALF_EVEN)
+          .doubleValue();
+      case "ceil" -> Math.ceil(x * scale) / scale;
+      case "floor" -> Math.floor(x * scale) / scale;
       default -> throw ChatTemplateException.error("method must be common, ceil or floor");
     };
-    return new java.math.BigDecimal(Double.toString(x)).setScale((int) precision, mode).doubleValue();
   }
 
   /** Jinja2's do_indent, including its quirk of appending a newline before splitting lines. */

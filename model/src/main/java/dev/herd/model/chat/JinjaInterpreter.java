@@ -295,10 +295,14 @@ final class JinjaInterpreter {
         yield out;
       }
       case DictLiteral d -> {
-        Map<String, Object> out = new LinkedHashMap<>();
+        // Keys keep their type: templates build lookup tables such as {0: 0, 512: 128}.
+        Map<Object, Object> out = new LinkedHashMap<>();
         for (int i = 0; i < d.keys().size(); i++) {
           Object key = eval(d.keys().get(i), frame);
-          out.put(key instanceof String s ? s : PyValues.str(key), eval(d.values().get(i), frame));
+          if (key instanceof List<?> || key instanceof Map<?, ?> || key instanceof Undefined) {
+            throw ChatTemplateException.error("unhashable type: '" + PyValues.typeName(key) + "'");
+          }
+          out.put(key, eval(d.values().get(i), frame));
         }
         yield out;
       }

@@ -75,13 +75,13 @@ final class PyJson {
         }
         List<Map.Entry<?, ?>> entries = new ArrayList<>(map.entrySet());
         if (o.sortKeys()) {
-          entries.sort((a, b) -> PyValues.compareCodePoints(String.valueOf(a.getKey()), String.valueOf(b.getKey())));
+          entries.sort((a, b) -> PyValues.compare(a.getKey(), b.getKey(), "<"));
         }
         sb.append('{');
         for (int i = 0; i < entries.size(); i++) {
           sb.append(i == 0 ? "" : o.itemSeparator());
           newline(sb, o, depth + 1);
-          writeString(sb, String.valueOf(entries.get(i).getKey()), o.ensureAscii());
+          writeString(sb, keyText(entries.get(i).getKey()), o.ensureAscii());
           sb.append(o.keySeparator());
           write(sb, entries.get(i).getValue(), o, depth + 1);
         }
@@ -91,6 +91,20 @@ final class PyJson {
       default -> throw ChatTemplateException.error(
           "Object of type " + PyValues.typeName(value) + " is not JSON serializable");
     }
+  }
+
+  /** json.dumps turns non-string keys into strings: ints as digits, floats as repr, bools and None as literals. */
+  private static String keyText(Object key) {
+    return switch (key) {
+      case String s -> s;
+      case null -> "null";
+      case Boolean b -> b ? "true" : "false";
+      case Long l -> l.toString();
+      case java.math.BigInteger b -> b.toString();
+      case Double d -> PyValues.floatRepr(d);
+      default -> throw ChatTemplateException.error(
+          "keys must be str, int, float, bool or None, not " + PyValues.typeName(key));
+    };
   }
 
   private static void newline(StringBuilder sb, Options o, int depth) {

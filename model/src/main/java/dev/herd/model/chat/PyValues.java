@@ -387,7 +387,7 @@ final class PyValues {
       }
       case List<?> l -> l.stream().anyMatch(x -> pyEquals(x, item));
       case PyIterator it -> it.items().stream().anyMatch(x -> pyEquals(x, item));
-      case Map<?, ?> m -> item instanceof String && m.containsKey(item);
+      case Map<?, ?> m -> m.containsKey(item);
       case Undefined u -> false;
       case Namespace ns -> item instanceof String && ns.attributes.containsKey(item);
       default -> throw ChatTemplateException.error(

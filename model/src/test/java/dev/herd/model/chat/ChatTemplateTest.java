@@ -62,6 +62,9 @@ class ChatTemplateTest {
     assertEquals("['a', \"it's\", None, {'k': 1.5}]", render("{{ ['a', \"it's\", none, {'k': 1.5}] }}"));
     assertEquals("aNone", render("{{ 'a' ~ none }}"));
     assertEquals("a-3", render("{{ '%s-%d' % ('a', 3) }}"));
+    assertEquals("2.0|3.14|2.67|4.0|3", render(
+        "{{ 2.5 | round }}|{{ 3.14159 | round(2) }}|{{ 2.675 | round(2) }}|{{ 3.2 | round(method='ceil') }}"
+            + "|{{ '3.7' | int }}"));
   }
 
   @Test
