@@ -22,6 +22,9 @@ final class JinjaAst {
 
   record AssignBlock(Expr target, List<Node> body, List<FilterCall> filters) implements Node {}
 
+  /** {@code {% with a = x, b = y %}}: values evaluated outside, bound in a new scope for the body. */
+  record With(List<Expr> targets, List<Expr> values, List<Node> body) implements Node {}
+
   record Macro(String name, List<String> params, List<Expr> defaults, List<Node> body) implements Node {}
 
   record CallBlock(Expr call, List<String> params, List<Expr> defaults, List<Node> body) implements Node {}

@@ -79,6 +79,17 @@ final class JinjaInterpreter {
         }
         assign(s.target(), value, frame);
       }
+      case With w -> {
+        List<Object> values = new ArrayList<>();
+        for (Expr v : w.values()) {
+          values.add(eval(v, frame));
+        }
+        Frame inner = new Frame(frame);
+        for (int i = 0; i < values.size(); i++) {
+          assign(w.targets().get(i), values.get(i), inner);
+        }
+        exec(w.body(), inner, out);
+      }
       case Macro m -> frame.vars.put(m.name(), macro(m.params(), m.defaults(), m.body(), frame));
       case CallBlock c -> {
         PyCallable caller = macro(c.params(), c.defaults(), c.body(), frame);

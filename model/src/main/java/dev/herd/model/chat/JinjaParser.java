@@ -82,6 +82,7 @@ final class JinjaParser {
       case "for" -> parseFor(keyword.line());
       case "set" -> parseSet(keyword.line());
       case "macro" -> parseMacro();
+      case "with" -> parseWith();
       case "call" -> parseCallBlock();
       case "filter" -> parseFilterBlock();
       case "generation" -> {
@@ -186,6 +187,23 @@ final class JinjaParser {
     List<Node> body = parseBody(Set.of("endset"));
     endTag("endset");
     return new AssignBlock(target, body, filters);
+  }
+
+  private Node parseWith() {
+    List<Expr> targets = new ArrayList<>();
+    List<Expr> values = new ArrayList<>();
+    while (peek().kind() != Kind.BLOCK_END) {
+      if (!targets.isEmpty()) {
+        expectOp(",");
+      }
+      targets.add(parseAssignTarget(false));
+      expectOp("=");
+      values.add(parseExpression(true));
+    }
+    expect(Kind.BLOCK_END, "'%}'");
+    List<Node> body = parseBody(Set.of("endwith"));
+    endTag("endwith");
+    return new With(targets, values, body);
   }
 
   private Node parseMacro() {

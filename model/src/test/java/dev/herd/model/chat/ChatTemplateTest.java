@@ -129,6 +129,7 @@ class ChatTemplateTest {
     assertEquals("02|empty", render("{% for i in range(5) if i % 2 == 0 %}{% if i == 4 %}{% break %}{% endif %}"
         + "{{ i }}{% endfor %}|{% for i in [] %}x{% else %}empty{% endfor %}"));
     assertEquals("13", render("{% for i in range(4) %}{% if i is even %}{% continue %}{% endif %}{{ i }}{% endfor %}"));
+    assertEquals("2 1|1", render("{% set a = 1 %}{% with a = 2, b = a %}{{ a }} {{ b }}{% endwith %}|{{ a }}"));
     assertEquals("Hi Bo!Hi Al?", render("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}"
         + "{{ greet('Bo') }}{{ greet('Al', punct='?') }}"));
   }
