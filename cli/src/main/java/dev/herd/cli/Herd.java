@@ -1,12 +1,14 @@
 package dev.herd.cli;
 
+import dev.herd.model.weights.ModelFormatException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code herd} command line: one entry point for every process Herd runs. */
 @Command(name = "herd", mixinStandardHelpOptions = true, version = "herd 0.1.0",
         description = "Serve open-weight Mixture-of-Experts models on a cluster of commodity machines.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, GenerateCommand.class, MakeTestModelCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Herd implements Runnable {
 
     @CommandLine.Spec
@@ -18,6 +20,20 @@ public final class Herd implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new Herd()).execute(args));
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The command tree, with errors from bad input (models, arguments) reported as one clear line. */
+    static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Herd());
+        cl.setExecutionExceptionHandler((e, line, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof ModelFormatException
+                    || e instanceof java.io.UncheckedIOException) {
+                line.getErr().println("herd " + line.getCommandName() + ": " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        return cl;
     }
 }
