@@ -1,7 +1,6 @@
 package dev.herd.model.tokenizer;
 
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -41,7 +40,7 @@ final class BpeModel implements TokenModel {
      */
     BpeModel(Map<String, Integer> vocab, List<String[]> merges, String unkToken, boolean byteFallback, boolean fuseUnk,
              boolean ignoreMerges, String continuingSubwordPrefix, String endOfWordSuffix, String where) {
-        this.vocab = new HashMap<>(vocab);
+        this.vocab = vocab; // owned from here on: the loaders build it for this model alone
         int max = -1;
         for (int id : vocab.values()) {
             if (id < 0) {

@@ -62,13 +62,16 @@ public final class BpeTokenizer implements Tokenizer {
             out.addAll(prefix);
         }
         List<String> pieces = new ArrayList<>();
+        boolean atStart = true;
         for (AddedVocabulary.Segment segment : added.split(text, normalizer, parseSpecialTokens)) {
             if (segment.token() != null) {
                 out.add(segment.token().id());
+                atStart = false;
                 continue;
             }
             pieces.clear();
-            preTokenizer.split(segment.text(), pieces);
+            preTokenizer.split(segment.text(), atStart, pieces);
+            atStart = false;
             for (String piece : pieces) {
                 model.tokenize(piece, out);
             }

@@ -1,10 +1,14 @@
 package dev.herd.model.tokenizer;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.herd.model.weights.ModelFormatException;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -34,10 +38,96 @@ final class HfTokenizerJson {
     }
 
     static BpeTokenizer load(Path tokenizerJson, Path tokenizerConfigJson) {
-        JsonNode root = readJson(tokenizerJson);
         TokenizerConfig config = tokenizerConfigJson == null ? TokenizerConfig.empty()
                 : readConfig(tokenizerConfigJson, readJson(tokenizerConfigJson));
-        return new HfTokenizerJson(tokenizerJson.toString()).build(root, config);
+        HfTokenizerJson reader = new HfTokenizerJson(tokenizerJson.toString());
+        ObjectNode root = JSON.createObjectNode();
+        ModelSection model;
+        try (InputStream in = Files.newInputStream(tokenizerJson); JsonParser p = JSON.createParser(in)) {
+            model = reader.readTopLevel(p, root);
+        } catch (IOException e) {
+            throw new ModelFormatException(tokenizerJson + ": cannot read as JSON: " + e.getMessage(), e);
+        }
+        return reader.build(root, model, config);
+    }
+
+    /** The model section, its vocabulary and merges read as a stream (they are most of the file). */
+    private record ModelSection(ObjectNode settings, Map<String, Integer> vocab, List<String[]> merges) {
+    }
+
+    /**
+     * Reads the document into {@code rest} as a tree, except model.vocab and model.merges: a tree of a few
+     * hundred thousand merge nodes would take longer to build than the tokenizer itself.
+     */
+    private ModelSection readTopLevel(JsonParser p, ObjectNode rest) throws IOException {
+        if (p.nextToken() != JsonToken.START_OBJECT) {
+            throw bad("(root)", "not a JSON object");
+        }
+        ModelSection model = null;
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String name = p.currentName();
+            p.nextToken();
+            if (name.equals("model") && p.currentToken() == JsonToken.START_OBJECT) {
+                model = readModel(p);
+            } else {
+                rest.set(name, p.readValueAsTree());
+            }
+        }
+        if (model == null) {
+            throw bad("model", "missing");
+        }
+        return model;
+    }
+
+    private ModelSection readModel(JsonParser p) throws IOException {
+        ObjectNode settings = JSON.createObjectNode();
+        Map<String, Integer> vocab = new HashMap<>();
+        List<String[]> merges = new ArrayList<>();
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String name = p.currentName();
+            JsonToken value = p.nextToken();
+            if (name.equals("vocab") && value == JsonToken.START_OBJECT) {
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String token = p.currentName();
+                    if (p.nextToken() != JsonToken.VALUE_NUMBER_INT) {
+                        throw bad("model.vocab." + token, "id is not an integer");
+                    }
+                    vocab.put(token, p.getIntValue());
+                }
+            } else if (name.equals("merges") && value == JsonToken.START_ARRAY) {
+                JsonToken t;
+                while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
+                    merges.add(readMerge(p, t, merges.size()));
+                }
+            } else {
+                settings.set(name, p.readValueAsTree());
+            }
+        }
+        if (!settings.has("vocab") && vocab.isEmpty()) {
+            throw bad("model.vocab", "missing or not an object");
+        }
+        return new ModelSection(settings, vocab, merges);
+    }
+
+    private String[] readMerge(JsonParser p, JsonToken t, int index) throws IOException {
+        if (t == JsonToken.VALUE_STRING) {
+            String s = p.getText();
+            int space = s.indexOf(' ', 1);
+            if (space < 0) {
+                throw bad("model.merges[" + index + "]", "'" + s + "' is not two tokens separated by a space");
+            }
+            return new String[] {s.substring(0, space), s.substring(space + 1)};
+        }
+        if (t == JsonToken.START_ARRAY && p.nextToken() == JsonToken.VALUE_STRING) {
+            String a = p.getText();
+            if (p.nextToken() == JsonToken.VALUE_STRING) {
+                String b = p.getText();
+                if (p.nextToken() == JsonToken.END_ARRAY) {
+                    return new String[] {a, b};
+                }
+            }
+        }
+        throw bad("model.merges[" + index + "]", "neither \"a b\" nor [a, b]");
     }
 
     private static JsonNode readJson(Path path) {
@@ -52,13 +142,10 @@ final class HfTokenizerJson {
         return new ModelFormatException(file + ": " + field + ": " + problem);
     }
 
-    private BpeTokenizer build(JsonNode root, TokenizerConfig config) {
-        if (!root.isObject()) {
-            throw bad("(root)", "not a JSON object");
-        }
+    private BpeTokenizer build(JsonNode root, ModelSection modelSection, TokenizerConfig config) {
         Normalizer normalizer = normalizer(root.path("normalizer"), "normalizer");
         PreTokenizer preTokenizer = preTokenizer(root.path("pre_tokenizer"), "pre_tokenizer");
-        TokenModel model = model(root.path("model"));
+        TokenModel model = model(modelSection);
         List<AddedToken> addedTokens = addedTokens(root.path("added_tokens"));
         Map<String, Integer> ids = new HashMap<>();
         for (AddedToken t : addedTokens) {
@@ -94,10 +181,8 @@ final class HfTokenizerJson {
         return id;
     }
 
-    private TokenModel model(JsonNode m) {
-        if (!m.isObject()) {
-            throw bad("model", "missing");
-        }
+    private TokenModel model(ModelSection section) {
+        JsonNode m = section.settings();
         String type = m.path("type").asText("BPE");
         if (!type.equals("BPE")) {
             throw bad("model.type", "'" + type + "' is not supported (only BPE)");
@@ -105,38 +190,10 @@ final class HfTokenizerJson {
         if (!m.path("dropout").isNull() && !m.path("dropout").isMissingNode() && m.path("dropout").asDouble() != 0) {
             throw bad("model.dropout", "BPE dropout is for training; a tokenizer for inference must not set it");
         }
-        JsonNode vocabNode = m.path("vocab");
-        if (!vocabNode.isObject()) {
-            throw bad("model.vocab", "missing or not an object");
-        }
-        Map<String, Integer> vocab = new HashMap<>(vocabNode.size() * 2);
-        for (Map.Entry<String, JsonNode> e : vocabNode.properties()) {
-            if (!e.getValue().canConvertToInt()) {
-                throw bad("model.vocab." + e.getKey(), "id is not an integer");
-            }
-            vocab.put(e.getKey(), e.getValue().asInt());
-        }
-        JsonNode mergesNode = m.path("merges");
-        List<String[]> merges = new ArrayList<>(mergesNode.size());
-        int i = 0;
-        for (JsonNode merge : mergesNode) {
-            if (merge.isTextual()) {
-                String s = merge.asText();
-                int space = s.indexOf(' ', 1);
-                if (space < 0) {
-                    throw bad("model.merges[" + i + "]", "'" + s + "' is not two tokens separated by a space");
-                }
-                merges.add(new String[] {s.substring(0, space), s.substring(space + 1)});
-            } else if (merge.isArray() && merge.size() == 2) {
-                merges.add(new String[] {merge.get(0).asText(), merge.get(1).asText()});
-            } else {
-                throw bad("model.merges[" + i + "]", "neither \"a b\" nor [a, b]");
-            }
-            i++;
-        }
-        return new BpeModel(vocab, merges, textOrNull(m.path("unk_token")), m.path("byte_fallback").asBoolean(false),
-                m.path("fuse_unk").asBoolean(false), m.path("ignore_merges").asBoolean(false),
-                textOrNull(m.path("continuing_subword_prefix")), textOrNull(m.path("end_of_word_suffix")), file);
+        return new BpeModel(section.vocab(), section.merges(), textOrNull(m.path("unk_token")),
+                m.path("byte_fallback").asBoolean(false), m.path("fuse_unk").asBoolean(false),
+                m.path("ignore_merges").asBoolean(false), textOrNull(m.path("continuing_subword_prefix")),
+                textOrNull(m.path("end_of_word_suffix")), file);
     }
 
     private static String textOrNull(JsonNode n) {
@@ -212,6 +269,16 @@ final class HfTokenizerJson {
             case "ByteLevel" -> new PreTokenizer.ByteLevel(n.path("add_prefix_space").asBoolean(true),
                     n.path("use_regex").asBoolean(true));
             case "Digits" -> new PreTokenizer.Digits(n.path("individual_digits").asBoolean(false));
+            case "Metaspace" -> {
+                String scheme = n.path("prepend_scheme").asText(n.path("add_prefix_space").asBoolean(true) ? "always" : "never");
+                PreTokenizer.Metaspace.Prepend prepend = switch (scheme) {
+                    case "always" -> PreTokenizer.Metaspace.Prepend.ALWAYS;
+                    case "first" -> PreTokenizer.Metaspace.Prepend.FIRST;
+                    case "never" -> PreTokenizer.Metaspace.Prepend.NEVER;
+                    default -> throw bad(field + ".prepend_scheme", "'" + scheme + "' is not always, first or never");
+                };
+                yield new PreTokenizer.Metaspace(n.path("replacement").asText("\u2581"), prepend, n.path("split").asBoolean(true));
+            }
             default -> throw bad(field + ".type", "'" + type + "' is not supported");
         };
     }

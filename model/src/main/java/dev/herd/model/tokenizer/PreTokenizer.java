@@ -11,8 +11,17 @@ import java.util.regex.Pattern;
  * {@code pre_tokenizer} section). Every stage splits each piece of the previous stage; empty pieces vanish.
  */
 sealed interface PreTokenizer {
-    /** Adds the pieces of {@code text} to {@code out}. */
-    void split(String text, List<String> out);
+    /**
+     * Adds the pieces of {@code text} to {@code out}.
+     *
+     * @param atStart whether {@code text} begins at the start of the input (Metaspace's "first" scheme
+     *                prepends only there, not after an added token)
+     */
+    void split(String text, boolean atStart, List<String> out);
+
+    default void split(String text, List<String> out) {
+        split(text, true, out);
+    }
 
     /** What a split does with the matched delimiters (Hugging Face's {@code SplitDelimiterBehavior}). */
     enum Behavior { REMOVED, ISOLATED, MERGED_WITH_PREVIOUS, MERGED_WITH_NEXT, CONTIGUOUS }
@@ -20,7 +29,7 @@ sealed interface PreTokenizer {
     /** Splits on a regular expression. With {@code invert} the matches are the pieces and the gaps the delimiters. */
     record Split(Pattern pattern, Behavior behavior, boolean invert) implements PreTokenizer {
         @Override
-        public void split(String text, List<String> out) {
+        public void split(String text, boolean atStart, List<String> out) {
             if (text.isEmpty()) {
                 return;
             }
@@ -48,7 +57,7 @@ sealed interface PreTokenizer {
     /** Splits digits from the rest: each digit alone, or runs of digits together. */
     record Digits(boolean individualDigits) implements PreTokenizer {
         @Override
-        public void split(String text, List<String> out) {
+        public void split(String text, boolean atStart, List<String> out) {
             splitOnCharacters(text, Digits::isNumeric, individualDigits ? Behavior.ISOLATED : Behavior.CONTIGUOUS, out);
         }
 
@@ -70,7 +79,7 @@ sealed interface PreTokenizer {
         private static final Split GPT2_SPLIT = new Split(GPT2_PATTERN, Behavior.ISOLATED, false);
 
         @Override
-        public void split(String text, List<String> out) {
+        public void split(String text, boolean atStart, List<String> out) {
             if (text.isEmpty()) {
                 return;
             }
@@ -89,22 +98,52 @@ sealed interface PreTokenizer {
         }
     }
 
+    /**
+     * SentencePiece's whitespace handling: spaces become {@code replacement} ("▁"), one is prepended (always,
+     * or only at the start of the input), and with {@code split} the text is cut before each "▁".
+     */
+    record Metaspace(String replacement, Prepend prepend, boolean split) implements PreTokenizer {
+        enum Prepend { ALWAYS, FIRST, NEVER }
+
+        @Override
+        public void split(String text, boolean atStart, List<String> out) {
+            if (text.isEmpty()) {
+                return;
+            }
+            text = text.replace(" ", replacement);
+            boolean prefix = prepend == Prepend.ALWAYS || (prepend == Prepend.FIRST && atStart);
+            if (prefix && !text.startsWith(replacement)) {
+                text = replacement + text;
+            }
+            if (!split) {
+                out.add(text);
+                return;
+            }
+            int cp = replacement.codePointAt(0);
+            splitOnCharacters(text, c -> c == cp, Behavior.MERGED_WITH_NEXT, out);
+        }
+    }
+
     record Sequence(List<PreTokenizer> stages) implements PreTokenizer {
         public Sequence {
             stages = List.copyOf(stages);
         }
 
         @Override
-        public void split(String text, List<String> out) {
+        public void split(String text, boolean atStart, List<String> out) {
             List<String> current = new ArrayList<>();
             if (!text.isEmpty()) {
                 current.add(text);
             }
+            boolean firstAtStart = atStart;
             for (PreTokenizer stage : stages) {
                 List<String> next = new ArrayList<>(current.size() * 2);
-                for (String piece : current) {
-                    stage.split(piece, next);
+                for (int i = 0; i < current.size(); i++) {
+                    stage.split(current.get(i), i == 0 && firstAtStart, next);
                 }
+                // the first piece still starts the input if the stage kept the text's beginning
+                firstAtStart = firstAtStart && !current.isEmpty() && !next.isEmpty()
+                        && current.getFirst().startsWith(next.getFirst());
                 current = next;
             }
             out.addAll(current);

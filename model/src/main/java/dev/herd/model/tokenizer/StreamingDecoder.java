@@ -23,9 +23,10 @@ public final class StreamingDecoder {
     private int pendingLength;
     private boolean firstToken = true;
     private int leadingToStrip;
-    /** Fallback only: all ids so far and the text already returned. */
-    private final List<Integer> ids = new ArrayList<>();
-    private String emitted = "";
+    /** Fallback only: the ids since the last text returned, the text they decode to, where the new ones start. */
+    private List<Integer> ids = new ArrayList<>();
+    private String prefix = "";
+    private int prefixIndex;
 
     StreamingDecoder(BpeTokenizer tokenizer, boolean skipSpecial) {
         this.tokenizer = tokenizer;
@@ -67,9 +68,11 @@ public final class StreamingDecoder {
     /** Ends the sequence: returns held bytes that never formed a character, as U+FFFD. */
     public String flush() {
         if (profile == null) {
-            String all = tokenizer.decode(ids.stream().mapToInt(Integer::intValue).toArray(), skipSpecial);
-            String rest = all.startsWith(emitted) ? all.substring(emitted.length()) : "";
-            emitted = all;
+            String all = decode(ids);
+            String rest = all.length() > prefix.length() && all.startsWith(prefix) ? all.substring(prefix.length()) : "";
+            ids = new ArrayList<>();
+            prefix = "";
+            prefixIndex = 0;
             return rest;
         }
         StringBuilder out = new StringBuilder();
@@ -106,18 +109,27 @@ public final class StreamingDecoder {
     }
 
     /**
-     * For decoders with no byte-level profile: decode everything so far and return what extends the text
-     * already returned, holding back while the decoded text ends in U+FFFD (perhaps an unfinished character).
+     * For decoders with no token-by-token profile, the Rust library's own DecodeStream: decode the ids since
+     * the last text returned, with the tokens before them as context, and return what extends the context's
+     * text, holding back while it ends in U+FFFD (perhaps an unfinished character).
      */
     private String nextByRedecoding(int id) {
         ids.add(id);
-        String all = tokenizer.decode(ids.stream().mapToInt(Integer::intValue).toArray(), skipSpecial);
-        if (all.endsWith(String.valueOf(Utf8.REPLACEMENT)) || !all.startsWith(emitted)) {
+        String string = decode(ids);
+        if (string.length() <= prefix.length() || string.endsWith(String.valueOf(Utf8.REPLACEMENT))
+                || !string.startsWith(prefix)) {
             return "";
         }
-        String rest = all.substring(emitted.length());
-        emitted = all;
-        return rest;
+        String text = string.substring(prefix.length());
+        int newPrefixIndex = ids.size() - prefixIndex;
+        ids = new ArrayList<>(ids.subList(prefixIndex, ids.size()));
+        prefix = decode(ids);
+        prefixIndex = newPrefixIndex;
+        return text;
+    }
+
+    private String decode(List<Integer> window) {
+        return tokenizer.decode(window.stream().mapToInt(Integer::intValue).toArray(), skipSpecial);
     }
 
     /**

@@ -86,10 +86,10 @@ class HfTokenizerJsonTest {
         e = assertThrows(ModelFormatException.class, () -> TinyTokenizers.load(badRegex, dir));
         assertTrue(e.getMessage().contains("pre_tokenizer.pattern"), e.getMessage());
 
-        ObjectNode metaspace = TinyTokenizers.byteLevel(new String[0]);
-        metaspace.set("pre_tokenizer", TinyTokenizers.JSON.readTree("{\"type\": \"Metaspace\"}"));
-        e = assertThrows(ModelFormatException.class, () -> TinyTokenizers.load(metaspace, dir));
-        assertTrue(e.getMessage().contains("pre_tokenizer.type") && e.getMessage().contains("Metaspace"), e.getMessage());
+        ObjectNode whitespace = TinyTokenizers.byteLevel(new String[0]);
+        whitespace.set("pre_tokenizer", TinyTokenizers.JSON.readTree("{\"type\": \"Whitespace\"}"));
+        e = assertThrows(ModelFormatException.class, () -> TinyTokenizers.load(whitespace, dir));
+        assertTrue(e.getMessage().contains("pre_tokenizer.type") && e.getMessage().contains("Whitespace"), e.getMessage());
 
         Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": ");
         e = assertThrows(ModelFormatException.class, () -> Tokenizers.fromHuggingFaceDirectory(dir));
