@@ -32,7 +32,7 @@ sealed interface Decoder {
         public List<String> decodeChain(List<String> tokens) {
             List<String> out = new ArrayList<>(tokens.size());
             for (String t : tokens) {
-                out.add(pattern.matcher(t).replaceAll(java.util.regex.Matcher.quoteReplacement(content)));
+                out.add(HfRegex.replaceAll(pattern, t, content));
             }
             return out;
         }

@@ -27,6 +27,14 @@ final class HfRegex {
     }
 
     static Pattern literal(String text) {
-        return Pattern.compile(Pattern.quote(text));
+        return Pattern.compile(text, Pattern.LITERAL);
+    }
+
+    /** Replaces every match; a literal pattern (SentencePiece's " " and "▁") skips the regex engine. */
+    static String replaceAll(Pattern pattern, String text, String content) {
+        if ((pattern.flags() & Pattern.LITERAL) != 0) {
+            return text.replace(pattern.pattern(), content);
+        }
+        return pattern.matcher(text).replaceAll(java.util.regex.Matcher.quoteReplacement(content));
     }
 }

@@ -2,7 +2,6 @@ package dev.herd.model.tokenizer;
 
 import java.util.List;
 import java.util.Locale;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** A text rewrite applied before pre-tokenization (Hugging Face's {@code normalizer} section). */
@@ -58,7 +57,7 @@ sealed interface Normalizer {
     record Replace(Pattern pattern, String content) implements Normalizer {
         @Override
         public String normalize(String text) {
-            return pattern.matcher(text).replaceAll(Matcher.quoteReplacement(content));
+            return HfRegex.replaceAll(pattern, text, content);
         }
     }
 

@@ -10,7 +10,8 @@ public final class Tokenizers {
 
     /**
      * Loads {@code tokenizer.json} from a model directory, with {@code tokenizer_config.json} beside it when
-     * present (it decides BOS for some models and carries the chat template).
+     * present (it decides BOS for some models and carries the chat template; a {@code chat_template.jinja} or
+     * {@code chat_template.json} beside it supplies the template when the config has none).
      *
      * @throws dev.herd.model.weights.ModelFormatException naming the file and field when something is
      *         missing, malformed or of a kind not supported
@@ -21,7 +22,15 @@ public final class Tokenizers {
             throw new dev.herd.model.weights.ModelFormatException(json + ": no such file");
         }
         Path config = directory.resolve("tokenizer_config.json");
-        return HfTokenizerJson.load(json, Files.isRegularFile(config) ? config : null);
+        BpeTokenizer tokenizer = HfTokenizerJson.load(json, Files.isRegularFile(config) ? config : null);
+        if (tokenizer.config().chatTemplate() == null) {
+            // newer transformers save the template beside the config instead of inside it
+            String template = HfTokenizerJson.chatTemplateFile(directory);
+            if (template != null) {
+                return tokenizer.withChatTemplate(template);
+            }
+        }
+        return tokenizer;
     }
 
     /** @param tokenizerConfigJson may be null */
