@@ -97,7 +97,11 @@ final class GgufTokenizerBuilder {
         if (v.scores() == null) {
             throw new ModelFormatException(WHERE + ": tokenizer.ggml.scores is missing for a llama vocabulary");
         }
-        SentencePieceBpeModel model = new SentencePieceBpeModel(v.tokens(), v.scores(), WHERE);
+        int unk = -1;
+        for (int id = 0; id < v.tokens().size() && unk < 0; id++) {
+            unk = v.typeOf(id) == GgufVocabulary.TYPE_UNKNOWN ? id : -1;
+        }
+        SentencePieceBpeModel model = new SentencePieceBpeModel(v.tokens(), v.scores(), unk, WHERE);
         List<Normalizer> steps = new ArrayList<>();
         if (v.addSpacePrefix()) {
             steps.add(new Normalizer.Prepend("\u2581"));

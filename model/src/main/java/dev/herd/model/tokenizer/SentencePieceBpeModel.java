@@ -21,8 +21,10 @@ final class SentencePieceBpeModel implements TokenModel {
     private final String[] idToToken;
     private final float[] scores;
     private final int[] byteIds = new int[256];
+    private final int unkId;
 
-    SentencePieceBpeModel(List<String> tokens, float[] scores, String where) {
+    /** @param unkId the unknown token, for characters the vocabulary cannot even spell in bytes; or -1 */
+    SentencePieceBpeModel(List<String> tokens, float[] scores, int unkId, String where) {
         if (scores.length < tokens.size()) {
             throw new dev.herd.model.weights.ModelFormatException(
                     where + ": " + scores.length + " scores for " + tokens.size() + " tokens");
@@ -30,6 +32,7 @@ final class SentencePieceBpeModel implements TokenModel {
         this.vocab = new HashMap<>(tokens.size() * 2);
         this.idToToken = tokens.toArray(new String[0]);
         this.scores = Arrays.copyOf(scores, tokens.size());
+        this.unkId = unkId;
         for (int i = 0; i < idToToken.length; i++) {
             vocab.putIfAbsent(idToToken[i], i);
         }
@@ -112,13 +115,20 @@ final class SentencePieceBpeModel implements TokenModel {
                 out.add(id);
             } else {
                 // merged symbols are always vocabulary entries, so this is a single unknown character
-                for (byte b : symbol.getBytes(StandardCharsets.UTF_8)) {
-                    int byteId = byteIds[b & 0xFF];
-                    if (byteId < 0) {
-                        throw new IllegalStateException("vocabulary has no byte token for 0x"
-                                + Integer.toHexString(b & 0xFF) + " to spell '" + symbol + "'");
+                byte[] utf8 = symbol.getBytes(StandardCharsets.UTF_8);
+                boolean spellable = true;
+                for (byte b : utf8) {
+                    spellable &= byteIds[b & 0xFF] >= 0;
+                }
+                if (spellable) {
+                    for (byte b : utf8) {
+                        out.add(byteIds[b & 0xFF]);
                     }
-                    out.add(byteId);
+                } else if (unkId >= 0) {
+                    out.add(unkId); // a vocabulary without byte tokens: llama.cpp would fail here
+                } else {
+                    throw new IllegalArgumentException("vocabulary can spell '" + symbol
+                            + "' neither as a token, nor in byte tokens, nor as unknown");
                 }
             }
         }

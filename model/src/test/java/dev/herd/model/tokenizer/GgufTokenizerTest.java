@@ -61,6 +61,14 @@ class GgufTokenizerTest {
     }
 
     @Test
+    void withoutByteTokensAnUnspellableCharacterIsUnknown() {
+        List<String> tokens = List.of("<unk>", "<s>", "</s>", "▁", "a");
+        BpeTokenizer t = Tokenizers.fromGguf(GgufVocabulary.of("llama", null, tokens, new float[5],
+                new int[] {2, 3, 3, 1, 1}, null, 1, 2, false));
+        assertArrayEquals(new int[] {3, 4, 0, 4}, t.encode("aéa", false));
+    }
+
+    @Test
     void controlTokensNeedParsingUserDefinedOnesDoNot() {
         BpeTokenizer t = Tokenizers.fromGguf(spm(new String[] {"▁", "a", "<", ">", "s", "/"}, new float[6], "<tool>"));
         int tool = t.tokenId("<tool>");
