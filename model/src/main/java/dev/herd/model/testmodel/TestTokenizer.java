@@ -1,7 +1,6 @@
 package dev.herd.model.testmodel;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -87,9 +86,7 @@ public final class TestTokenizer {
                 }
             }
             if (best == null) {
-                // the corpus is exhausted: fill with unused placeholder tokens so ids stay dense
-                tokens.add("<unused_" + tokens.size() + ">");
-                continue;
+                break;
             }
             String[] pair = best.split(" ");
             String merged = pair[0] + pair[1];
@@ -105,8 +102,40 @@ public final class TestTokenizer {
                 }
             }
         }
+        fillWithCompounds(tokens, merges, known, regular);
         tokens.addAll(SPECIALS);
         return new TestTokenizer(List.copyOf(tokens), List.copyOf(merges), vocabSize);
+    }
+
+    /**
+     * Once the corpus has no pair left to merge, fills the vocabulary with merges of two word tokens
+     * (" the" + " river"): still a valid BPE vocabulary, and random weights then emit readable word salad
+     * rather than placeholders.
+     */
+    private static void fillWithCompounds(List<String> tokens, List<String> merges, java.util.Set<String> known,
+                                          int regular) {
+        List<String> words = new ArrayList<>();
+        for (String t : tokens) {
+            if (t.length() >= 3 && t.codePoints().skip(1).allMatch(Character::isLetter)) {
+                words.add(t);
+            }
+        }
+        java.util.SplittableRandom r = new java.util.SplittableRandom(42);
+        int attempts = 0;
+        while (tokens.size() < regular && !words.isEmpty() && attempts++ < 50 * regular) {
+            String a = words.get(r.nextInt(words.size()));
+            String b = words.get(r.nextInt(words.size()));
+            String merged = a + b;
+            if (merged.length() > 24 || known.contains(merged)) {
+                continue;
+            }
+            merges.add(a + " " + b);
+            tokens.add(merged);
+            known.add(merged);
+        }
+        while (tokens.size() < regular) {
+            tokens.add("<unused_" + tokens.size() + ">"); // only for vocabularies far larger than the corpus allows
+        }
     }
 
     /** GPT-2's reversible map from bytes to printable characters. */
