@@ -72,4 +72,32 @@ public record ModelConfig(Architecture arch, int vocabSize, int hiddenSize, int 
     public boolean isMoe() {
         return moe != null;
     }
+
+    /** Weights of the whole model (embedding, layers, final norm, LM head unless tied). */
+    public long parameterCount() {
+        return parameters(false);
+    }
+
+    /** Weights one token touches: routed experts counted {@code topK} times, not {@code numExperts}. */
+    public long activeParameterCount() {
+        return parameters(true);
+    }
+
+    private long parameters(boolean activeOnly) {
+        long h = hiddenSize;
+        long total = (long) vocabSize * h * (tiedEmbeddings ? 1 : 2) + h;
+        for (LayerSpec layer : layers) {
+            total += h * qDim() * 2L + h * kvDim() * 2L + 2 * h;
+            if (qkNorm == QkNorm.RMS_WEIGHTED) {
+                total += 2L * headDim;
+            }
+            if (layer.moe()) {
+                long experts = activeOnly ? moe.topK() : moe.numExperts();
+                total += moe.numExperts() * h + experts * 3 * h * moe.expertFfnDim() + 3 * h * moe.sharedExpertFfnDim();
+            } else {
+                total += 3 * h * ffnDim;
+            }
+        }
+        return total;
+    }
 }
