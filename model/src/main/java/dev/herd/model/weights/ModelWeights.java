@@ -60,6 +60,34 @@ public final class ModelWeights implements AutoCloseable {
         this.finalNorm = vector(names.finalNorm(), h);
         for (int l = firstLayer; l < endLayer; l++) {
             layers[l] = loadLayer(l);
+            if (config.layer(l).moe()) {
+                checkExperts(l);
+            }
+        }
+    }
+
+    /**
+     * Every routed expert of a loaded layer must exist with the right shape before the model is used, so a
+     * broken checkpoint fails at load rather than on the first token routed to the broken expert. Only
+     * headers are read; nothing is copied.
+     */
+    private void checkExperts(int l) {
+        int h = config.hiddenSize();
+        int f = config.moe().expertFfnDim();
+        int n = config.moe().numExperts();
+        if (names.format() == CheckpointFormat.GGUF) {
+            stacked(names.stackedExperts(l, "gate"), n, f, h);
+            stacked(names.stackedExperts(l, "up"), n, f, h);
+            stacked(names.stackedExperts(l, "down"), n, h, f);
+        } else if (store.find(names.fusedGateUp(l)).isPresent()) {
+            expectShape(store.get(names.fusedGateUp(l)), n, h, 2L * f);
+            expectShape(store.get(names.fusedDown(l)), n, f, h);
+        } else {
+            for (int e = 0; e < n; e++) {
+                matrix(names.expert(l, e, "gate"), f, h);
+                matrix(names.expert(l, e, "up"), f, h);
+                matrix(names.expert(l, e, "down"), h, f);
+            }
         }
     }
 

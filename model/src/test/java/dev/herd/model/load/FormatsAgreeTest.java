@@ -130,6 +130,22 @@ class FormatsAgreeTest {
         assertTrue(e.getMessage().contains("mlp.gate_proj.weight"), e.getMessage());
     }
 
+    @Test
+    void missingExpertFailsAtLoadNotAtFirstUse() throws IOException {
+        TestModelSpec spec = TestModelSpec.small(Architecture.MIXTRAL);
+        Path hf = new TestModelWriter(spec).writeHuggingFace(tmp.resolve("missing-expert"), DType.F32,
+                TestModelWriter.DEFAULT_MAX_SHARD_BYTES);
+        // the config promises one expert more than the checkpoint holds
+        Path config = hf.resolve("config.json");
+        Files.writeString(config, Files.readString(config).replace("\"num_local_experts\" : 4",
+                "\"num_local_experts\" : 5"));
+        try (ModelFiles files = ModelFiles.open(hf)) {
+            ModelFormatException e = assertThrows(ModelFormatException.class,
+                    () -> new ModelWeights(files.config(), files.store(), files.format()));
+            assertTrue(e.getMessage().contains("block_sparse_moe"), e.getMessage());
+        }
+    }
+
     static void assertRelClose(float[] a, float[] b, double rel, String what) {
         assertEquals(a.length, b.length, what);
         double scale = 0;
