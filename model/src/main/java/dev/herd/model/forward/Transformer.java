@@ -8,6 +8,9 @@ import dev.herd.model.config.QkNorm;
 import dev.herd.model.config.RopeConfig;
 import dev.herd.model.weights.ModelWeights;
 
+import java.util.Arrays;
+import java.util.List;
+
 /**
  * The decoder-only MoE transformer, written once against {@link Backend} and {@link ExpertSet}: the same code
  * runs every architecture, every backend, and single-node or pipelined serving (a pipeline stage calls
@@ -44,15 +47,9 @@ public final class Transformer {
      * the last one (vocab), or of every one ({@code tokens.length * vocab}) when {@code allLogits}.
      */
     public float[] forward(int[] tokens, KvCache cache, boolean allLogits) {
+        Batch batch = Batch.of(List.of(new Segment(cache, tokens)));
+        float[] x = run(batch);
         int n = tokens.length;
-        int[] positions = new int[n];
-        for (int i = 0; i < n; i++) {
-            positions[i] = cache.length() + i;
-        }
-        float[] x = new float[n * c.hiddenSize()]; // (n, hidden)
-        embed(tokens, x);
-        layers(0, c.numLayers(), x, n, positions, cache);
-        cache.advance(n);
         int rows = allLogits ? n : 1;
         float[] last = new float[rows * c.hiddenSize()];
         System.arraycopy(x, (n - rows) * c.hiddenSize(), last, 0, last.length);
@@ -63,6 +60,33 @@ public final class Transformer {
 
     public float[] forward(int[] tokens, KvCache cache) {
         return forward(tokens, cache, false);
+    }
+
+    /**
+     * One step of continuous batching: every segment (a prefill chunk or one decode token of its own
+     * sequence) runs in the same pass, and each sequence's result is exactly what it would be alone.
+     * Returns the logits of each segment's last token, (segments, vocab).
+     */
+    public float[] forward(List<Segment> segments) {
+        Batch batch = Batch.of(segments);
+        float[] x = run(batch);
+        int h = c.hiddenSize();
+        float[] last = new float[segments.size() * h];
+        for (int s = 0; s < segments.size(); s++) {
+            System.arraycopy(x, (batch.end(s) - 1) * h, last, s * h, h);
+        }
+        float[] logits = new float[segments.size() * c.vocabSize()];
+        head(last, segments.size(), logits);
+        return logits;
+    }
+
+    /** Embeds and runs all layers for a batch, then advances each segment's cache; returns x (rows, hidden). */
+    private float[] run(Batch batch) {
+        float[] x = new float[batch.rows() * c.hiddenSize()]; // (rows, hidden)
+        embed(batch.tokens(), x);
+        layers(0, c.numLayers(), x, batch);
+        batch.advanceCaches();
+        return x;
     }
 
     /** Embedding rows of {@code tokens} into x (n, hidden). */
@@ -86,10 +110,12 @@ public final class Transformer {
     }
 
     /**
-     * Decoder layers {@code [from, to)} on x (n, hidden) in place, at the given positions. Writes keys and
-     * values at those positions into the cache; the caller advances the cache once all layers ran.
+     * Decoder layers {@code [from, to)} on x (rows, hidden) in place. Writes each row's key and value at its
+     * position into its segment's cache; the caller advances the caches once all layers ran.
      */
-    public void layers(int from, int to, float[] x, int n, int[] positions, KvCache cache) {
+    public void layers(int from, int to, float[] x, Batch batch) {
+        int n = batch.rows();
+        int[] positions = batch.positions();
         int h = c.hiddenSize();
         float[] xb = new float[n * h];                 // (n, hidden)
         float[] q = new float[n * c.qDim()];           // (n, heads * headDim)
@@ -97,7 +123,6 @@ public final class Transformer {
         float[] v = new float[n * c.kvDim()];          // (n, kvHeads * headDim)
         float[] att = new float[n * c.qDim()];         // (n, heads * headDim)
         float[] out = new float[n * h];                // (n, hidden)
-        int end = positions[n - 1] + 1;
         for (int l = from; l < to; l++) {
             LayerWeights lw = w.layer(l);
             LayerSpec spec = c.layer(l);
@@ -128,15 +153,9 @@ public final class Transformer {
             }
             probe.on("Qcur", l, q, n, c.qDim());
             probe.on("Kcur", l, k, n, c.kvDim());
-            float[] keys = cache.keys(l, end);
-            float[] values = cache.values(l, end);
-            for (int i = 0; i < n; i++) {
-                System.arraycopy(k, i * c.kvDim(), keys, positions[i] * c.kvDim(), c.kvDim());
-                System.arraycopy(v, i * c.kvDim(), values, positions[i] * c.kvDim(), c.kvDim());
-            }
             AttentionParams ap = new AttentionParams(c.numHeads(), c.numKvHeads(), c.headDim(),
                     (float) (1.0 / Math.sqrt(c.headDim())), spec.chunkedAttention() ? c.attentionChunkSize() : 0);
-            backend.attention(ap, q, positions, n, keys, values, att);
+            attention(l, ap, batch, q, k, v, att);
             backend.matmul(lw.wo(), att, out, n);
             add(x, out, n * h);
             probe.on("attn_out", l, x, n, h);
@@ -153,6 +172,34 @@ public final class Transformer {
         }
     }
 
+    /** Writes each segment's keys and values into its cache and attends over that cache, segment by segment. */
+    private void attention(int l, AttentionParams ap, Batch batch, float[] q, float[] k, float[] v, float[] att) {
+        int kvDim = c.kvDim();
+        int qDim = c.qDim();
+        for (int s = 0; s < batch.segments(); s++) {
+            KvCache cache = batch.cache(s);
+            int from = batch.start(s);
+            int len = batch.end(s) - from;
+            int endPos = batch.positions()[batch.end(s) - 1] + 1;
+            float[] keys = cache.keys(l, endPos);
+            float[] values = cache.values(l, endPos);
+            for (int i = from; i < from + len; i++) {
+                int pos = batch.positions()[i];
+                System.arraycopy(k, i * kvDim, keys, pos * kvDim, kvDim);
+                System.arraycopy(v, i * kvDim, values, pos * kvDim, kvDim);
+            }
+            if (batch.segments() == 1) {
+                backend.attention(ap, q, batch.positions(), len, keys, values, att);
+                continue;
+            }
+            // (len, heads * headDim) slices of this segment's queries and outputs
+            float[] qs = Arrays.copyOfRange(q, from * qDim, (from + len) * qDim);
+            float[] os = new float[len * qDim];
+            backend.attention(ap, qs, Arrays.copyOfRange(batch.positions(), from, from + len), len, keys, values, os);
+            System.arraycopy(os, 0, att, from * qDim, len * qDim);
+        }
+    }
+
     /** The MoE block: route, then the expert set dispatches, runs and combines; plus the shared expert. */
     private void moe(int l, LayerWeights lw, float[] xb, int n, float[] out) {
         float[] logits = new float[n * c.moe().numExperts()]; // (n, experts)
@@ -162,7 +209,7 @@ public final class Transformer {
         if (lw.shared() != null) {
             FeedForward.swiglu(backend, lw.shared(), xb, n, out);
         } else {
-            java.util.Arrays.fill(out, 0, n * c.hiddenSize(), 0f);
+            Arrays.fill(out, 0, n * c.hiddenSize(), 0f);
         }
         experts.forward(l, xb, n, routing, out);
     }

@@ -17,9 +17,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -95,6 +97,46 @@ class TransformerTest {
             t.forward(Arrays.copyOfRange(ids, 0, 6), chunked);
             float[] rest = t.forward(Arrays.copyOfRange(ids, 6, n), chunked, true);
             assertClose(Arrays.copyOfRange(full, 6 * vocab, n * vocab), rest, 1e-5, spec.arch() + " chunked prefill");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
+    void batchedSequencesComputeWhatEachComputesAlone(TestModelSpec spec) {
+        // continuous batching: prefill chunks and decode steps of different sequences share each pass
+        try (ModelWeights w = hfWeights(spec)) {
+            Transformer t = new Transformer(w, BACKEND);
+            int vocab = spec.vocab();
+            int[][] prompts = {tokens(9, vocab, 1), tokens(3, vocab, 2), tokens(14, vocab, 3)};
+            int steps = 4;
+            // alone: prefill then feed a fixed continuation one token at a time
+            float[][][] alone = new float[prompts.length][steps + 1][];
+            for (int s = 0; s < prompts.length; s++) {
+                KvCache cache = new KvCache(t.config());
+                alone[s][0] = t.forward(prompts[s], cache);
+                for (int i = 1; i <= steps; i++) {
+                    alone[s][i] = t.forward(new int[]{100 + s + i}, cache);
+                }
+            }
+            // together: sequence 2 prefills in two chunks while the others already decode
+            KvCache[] caches = {new KvCache(t.config()), new KvCache(t.config()), new KvCache(t.config())};
+            float[] step0 = t.forward(List.of(new Segment(caches[0], prompts[0]), new Segment(caches[1], prompts[1]),
+                    new Segment(caches[2], Arrays.copyOfRange(prompts[2], 0, 8))));
+            assertArrayEquals(alone[0][0], Arrays.copyOfRange(step0, 0, vocab));
+            assertArrayEquals(alone[1][0], Arrays.copyOfRange(step0, vocab, 2 * vocab));
+            float[] step1 = t.forward(List.of(new Segment(caches[2], Arrays.copyOfRange(prompts[2], 8, 14)),
+                    new Segment(caches[0], new int[]{101}), new Segment(caches[1], new int[]{102})));
+            assertArrayEquals(alone[2][0], Arrays.copyOfRange(step1, 0, vocab));
+            assertArrayEquals(alone[0][1], Arrays.copyOfRange(step1, vocab, 2 * vocab));
+            assertArrayEquals(alone[1][1], Arrays.copyOfRange(step1, 2 * vocab, 3 * vocab));
+            for (int i = 2; i <= steps; i++) {
+                List<Segment> segs = List.of(new Segment(caches[0], new int[]{100 + i}),
+                        new Segment(caches[1], new int[]{101 + i}), new Segment(caches[2], new int[]{101 + i}));
+                float[] out = t.forward(segs);
+                assertArrayEquals(alone[0][i], Arrays.copyOfRange(out, 0, vocab), "seq 0 step " + i);
+                assertArrayEquals(alone[1][i], Arrays.copyOfRange(out, vocab, 2 * vocab), "seq 1 step " + i);
+                assertArrayEquals(alone[2][i - 1], Arrays.copyOfRange(out, 2 * vocab, 3 * vocab), "seq 2 step " + i);
+            }
         }
     }
 
