@@ -46,15 +46,33 @@ final class LlamaCpp {
 
     /** Runs greedy.mjs; returns its stdout. */
     static String greedy(Path gguf, int[] prompt, int steps) throws IOException, InterruptedException {
-        Path dir = install();
-        StringBuilder ids = new StringBuilder();
-        for (int t : prompt) {
-            ids.append(ids.isEmpty() ? "" : ",").append(t);
+        return run(gguf, prompt, steps, null);
+    }
+
+    /** Runs greedy.mjs teacher-forced with {@code forced} as the continuation; returns its stdout. */
+    static String forced(Path gguf, int[] prompt, int[] forced) throws IOException, InterruptedException {
+        return run(gguf, prompt, forced.length, forced);
+    }
+
+    private static String join(int[] ids) {
+        StringBuilder sb = new StringBuilder();
+        for (int t : ids) {
+            sb.append(sb.isEmpty() ? "" : ",").append(t);
         }
+        return sb.toString();
+    }
+
+    private static String run(Path gguf, int[] prompt, int steps, int[] forced)
+            throws IOException, InterruptedException {
+        Path dir = install();
         Path out = Files.createTempFile("llamacpp", ".json");
         Path err = Files.createTempFile("llamacpp", ".err");
-        Process p = new ProcessBuilder("node", "greedy.mjs", gguf.toAbsolutePath().toString(), ids.toString(),
-                Integer.toString(steps), "1")
+        List<String> cmd = new java.util.ArrayList<>(List.of("node", "greedy.mjs", gguf.toAbsolutePath().toString(),
+                join(prompt), Integer.toString(steps), "1"));
+        if (forced != null) {
+            cmd.add(join(forced));
+        }
+        Process p = new ProcessBuilder(cmd)
                 .directory(dir.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
         if (!p.waitFor(300, TimeUnit.SECONDS)) {
             p.destroyForcibly();
