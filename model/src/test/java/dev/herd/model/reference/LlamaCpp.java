@@ -35,10 +35,14 @@ final class LlamaCpp {
         Files.createDirectories(INSTALL);
         Files.copy(OPS.resolve("package.json"), INSTALL.resolve("package.json"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(OPS.resolve("package-lock.json"), INSTALL.resolve("package-lock.json"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.copy(OPS.resolve("greedy.mjs"), INSTALL.resolve("greedy.mjs"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         if (!Files.isDirectory(INSTALL.resolve("node_modules/node-llama-cpp"))) {
-            int rc = run(List.of("npm", "install", "--no-audit", "--no-fund", "--loglevel=error"), INSTALL, 600);
+            // only the linux-x64 CPU binaries (named as a dependency): the CUDA and Vulkan builds are 600 MB more
+            int rc = run(List.of("npm", "install", "--omit=optional", "--no-audit", "--no-fund", "--loglevel=error"),
+                    INSTALL, 600);
             assumeTrue(rc == 0, "npm install of node-llama-cpp failed (exit " + rc + "); see " + INSTALL);
         }
         return INSTALL;
