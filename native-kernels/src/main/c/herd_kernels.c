@@ -1,0 +1,555 @@
+/*
+ * Dispatch and threading: picks the kernel variant for this CPU, owns the persistent worker pool,
+ * and splits matrix products and attention over it. Compiled without ISA flags, so nothing here
+ * executes an instruction the CPU might lack.
+ *
+ * The pool: workers are created once per context. An idle worker spins on a generation counter for
+ * a while (spin_us) and then sleeps on a condition variable, so back-to-back kernels of one decode
+ * step start within a microsecond while an idle process costs no CPU. Work inside a job is handed out
+ * in chunks from an atomic counter, so a worker the OS descheduled delays the job by one chunk at most.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "herd_internal.h"
+#include "herd_kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#else
+#define CPU_RELAX() __asm__ __volatile__("" ::: "memory")
+#endif
+
+typedef void (*job_fn)(void *arg, int tid, int nth);
+
+typedef struct {
+    pthread_t thread;
+    herd_ctx *ctx;
+    int tid;
+    float *scratch; /* per-thread scratch (attention scores), grown on demand by its own thread */
+    size_t scratch_cap;
+    char pad[64];
+} worker;
+
+struct herd_ctx {
+    const herd_isa *isa;
+    int nth;
+    worker *workers; /* [nth]; entry 0 is the calling thread */
+    int64_t spin_ns;
+
+    job_fn fn;
+    void *arg;
+    _Alignas(64) atomic_uint_fast64_t gen;
+    _Alignas(64) atomic_int pending;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int sleepers; /* guarded by mu */
+
+    void *act; /* quantized activations, grown on demand */
+    size_t act_cap;
+};
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * CPU detection
+ * --------------------------------------------------------------------------------------------- */
+static const herd_isa *isa_for(int level) {
+    switch (level) {
+    case HERD_ISA_PORTABLE:
+        return &herd_isa_portable;
+#if defined(__x86_64__) && defined(HERD_X86_VARIANTS)
+    case HERD_ISA_AVX2:
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+            return &herd_isa_avx2;
+        }
+        return NULL;
+    case HERD_ISA_AVX512:
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+            && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2")
+            && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+            return &herd_isa_avx512;
+        }
+        return NULL;
+#endif
+    default:
+        return NULL;
+    }
+}
+
+HERD_API int herd_isa_supported(int level) {
+    return isa_for(level) != NULL;
+}
+
+static pthread_once_t portable_once = PTHREAD_ONCE_INIT;
+
+static void portable_init(void) {
+    herd_isa_portable.init();
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Pool
+ * --------------------------------------------------------------------------------------------- */
+static void *worker_main(void *p) {
+    worker *self = (worker *)p;
+    herd_ctx *ctx = self->ctx;
+    uint_fast64_t seen = 0;
+    for (;;) {
+        uint_fast64_t g = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+        if (g == seen) {
+            int64_t start = now_ns();
+            unsigned spins = 0;
+            while ((g = atomic_load_explicit(&ctx->gen, memory_order_acquire)) == seen) {
+                CPU_RELAX();
+                if ((++spins & 255) == 0 && now_ns() - start > ctx->spin_ns) {
+                    pthread_mutex_lock(&ctx->mu);
+                    ctx->sleepers++;
+                    while ((g = atomic_load_explicit(&ctx->gen, memory_order_acquire)) == seen) {
+                        pthread_cond_wait(&ctx->cv, &ctx->mu);
+                    }
+                    ctx->sleepers--;
+                    pthread_mutex_unlock(&ctx->mu);
+                    break;
+                }
+            }
+        }
+        seen = g;
+        if (atomic_load_explicit(&ctx->stop, memory_order_acquire)) {
+            return NULL;
+        }
+        ctx->fn(ctx->arg, self->tid, ctx->nth);
+        atomic_fetch_sub_explicit(&ctx->pending, 1, memory_order_release);
+    }
+}
+
+/* Runs fn on every thread of the pool (the caller is thread 0) and returns when all are done. */
+static void run_job(herd_ctx *ctx, job_fn fn, void *arg) {
+    if (ctx->nth == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    ctx->fn = fn;
+    ctx->arg = arg;
+    atomic_store_explicit(&ctx->pending, ctx->nth - 1, memory_order_relaxed);
+    /* the generation moves under the mutex, so a worker deciding to sleep cannot miss it */
+    pthread_mutex_lock(&ctx->mu);
+    atomic_fetch_add_explicit(&ctx->gen, 1, memory_order_release);
+    if (ctx->sleepers > 0) {
+        pthread_cond_broadcast(&ctx->cv);
+    }
+    pthread_mutex_unlock(&ctx->mu);
+    fn(arg, 0, ctx->nth);
+    unsigned spins = 0;
+    while (atomic_load_explicit(&ctx->pending, memory_order_acquire) > 0) {
+        CPU_RELAX();
+        if (++spins > 4096) { /* a worker was descheduled mid-chunk: let it run */
+            sched_yield();
+        }
+    }
+}
+
+HERD_API herd_ctx *herd_create(int threads, int level, int spin_us) {
+    if (threads < 1 || threads > 1024 || spin_us < 0) {
+        return NULL;
+    }
+    const herd_isa *isa = NULL;
+    if (level == HERD_ISA_AUTO) {
+        for (int l = HERD_ISA_AVX512; l >= HERD_ISA_PORTABLE && isa == NULL; l--) {
+            isa = isa_for(l);
+        }
+    } else {
+        isa = isa_for(level);
+    }
+    if (isa == NULL) {
+        return NULL;
+    }
+    if (isa->init != NULL) {
+        pthread_once(&portable_once, portable_init);
+    }
+    herd_ctx *ctx = calloc(1, sizeof(herd_ctx));
+    if (ctx == NULL) {
+        return NULL;
+    }
+    ctx->isa = isa;
+    ctx->nth = threads;
+    ctx->spin_ns = (int64_t)spin_us * 1000;
+    ctx->workers = calloc((size_t)threads, sizeof(worker));
+    if (ctx->workers == NULL) {
+        free(ctx);
+        return NULL;
+    }
+    atomic_init(&ctx->gen, 0);
+    atomic_init(&ctx->pending, 0);
+    atomic_init(&ctx->stop, 0);
+    pthread_mutex_init(&ctx->mu, NULL);
+    pthread_cond_init(&ctx->cv, NULL);
+    for (int t = 0; t < threads; t++) {
+        ctx->workers[t].ctx = ctx;
+        ctx->workers[t].tid = t;
+    }
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&ctx->workers[t].thread, NULL, worker_main, &ctx->workers[t]) != 0) {
+            ctx->nth = t; /* stop and join the ones that started */
+            herd_destroy(ctx);
+            return NULL;
+        }
+    }
+    return ctx;
+}
+
+HERD_API void herd_destroy(herd_ctx *ctx) {
+    if (ctx == NULL) {
+        return;
+    }
+    atomic_store_explicit(&ctx->stop, 1, memory_order_release);
+    pthread_mutex_lock(&ctx->mu);
+    atomic_fetch_add_explicit(&ctx->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&ctx->cv);
+    pthread_mutex_unlock(&ctx->mu);
+    for (int t = 1; t < ctx->nth; t++) {
+        pthread_join(ctx->workers[t].thread, NULL);
+    }
+    for (int t = 0; t < ctx->nth; t++) {
+        free(ctx->workers[t].scratch);
+    }
+    pthread_mutex_destroy(&ctx->mu);
+    pthread_cond_destroy(&ctx->cv);
+    free(ctx->workers);
+    free(ctx->act);
+    free(ctx);
+}
+
+HERD_API int herd_isa_level(const herd_ctx *ctx) {
+    return ctx->isa->level;
+}
+
+HERD_API int herd_threads(const herd_ctx *ctx) {
+    return ctx->nth;
+}
+
+static void *grow(void **buf, size_t *cap, size_t need) {
+    if (need <= *cap) {
+        return *buf;
+    }
+    size_t c = need + need / 4 + 64;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, c) != 0) {
+        return NULL;
+    }
+    free(*buf);
+    *buf = p;
+    *cap = c;
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Matrix product
+ * --------------------------------------------------------------------------------------------- */
+typedef struct {
+    const herd_isa *isa;
+    int dtype;
+    const uint8_t *w;
+    int64_t row_bytes;
+    const void *xa;
+    int64_t xa_stride;
+    int32_t n;
+    int64_t in;
+    float *y;
+    int64_t out;
+    int64_t chunk;
+    _Alignas(64) atomic_int_fast64_t next;
+    /* activation quantization phase */
+    const float *x;
+    int quant_k;
+} matmul_job;
+
+static void matmul_worker(void *p, int tid, int nth) {
+    (void)tid;
+    (void)nth;
+    matmul_job *j = (matmul_job *)p;
+    for (;;) {
+        int64_t o0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+        if (o0 >= j->out) {
+            return;
+        }
+        int64_t o1 = o0 + j->chunk < j->out ? o0 + j->chunk : j->out;
+        j->isa->matmul_rows(j->dtype, j->w, j->row_bytes, j->xa, j->xa_stride, j->n, j->in, j->y, j->out, o0, o1);
+    }
+}
+
+static void quantize_rows(matmul_job *j, int32_t r0, int32_t r1) {
+    for (int32_t r = r0; r < r1; r++) {
+        void *dst = (uint8_t *)j->xa + r * j->xa_stride;
+        if (j->quant_k) {
+            j->isa->quant_q8k(j->x + r * j->in, (herd_q8k *)dst, j->in / 256);
+        } else {
+            j->isa->quant_q8a(j->x + r * j->in, (herd_q8a *)dst, j->in / 32);
+        }
+    }
+}
+
+static void quant_worker(void *p, int tid, int nth) {
+    matmul_job *j = (matmul_job *)p;
+    int32_t per = (j->n + nth - 1) / nth;
+    int32_t r0 = tid * per;
+    int32_t r1 = r0 + per < j->n ? r0 + per : j->n;
+    quantize_rows(j, r0, r1);
+}
+
+static int64_t row_bytes_of(int dtype, int64_t in) {
+    switch (dtype) {
+    case HERD_F32: return in * 4;
+    case HERD_F16:
+    case HERD_BF16: return in * 2;
+    case HERD_Q8_0: return in / 32 * 34;
+    case HERD_Q4_0: return in / 32 * 18;
+    case HERD_Q4_K: return in / 256 * 144;
+    case HERD_Q6_K: return in / 256 * 210;
+    default: return -1;
+    }
+}
+
+HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in, const float *x, float *y,
+                         int32_t n) {
+    int64_t rb = row_bytes_of(dtype, in);
+    if (rb < 0) {
+        return HERD_EBADTYPE;
+    }
+    if (n <= 0 || out <= 0) {
+        return 0;
+    }
+    matmul_job j = {
+        .isa = ctx->isa, .dtype = dtype, .w = (const uint8_t *)w, .row_bytes = rb,
+        .n = n, .in = in, .y = y, .out = out, .x = x,
+    };
+    if (dtype == HERD_F32 || dtype == HERD_F16 || dtype == HERD_BF16) {
+        j.xa = x;
+        j.xa_stride = in * 4;
+    } else {
+        j.quant_k = dtype == HERD_Q4_K || dtype == HERD_Q6_K;
+        j.xa_stride = j.quant_k ? in / 256 * (int64_t)sizeof(herd_q8k) : in / 32 * (int64_t)sizeof(herd_q8a);
+        j.xa = grow(&ctx->act, &ctx->act_cap, (size_t)(j.xa_stride * n));
+        if (j.xa == NULL) {
+            return HERD_ENOMEM;
+        }
+        if (ctx->nth > 1 && n > 1 && (int64_t)n * in >= 16384) {
+            run_job(ctx, quant_worker, &j);
+        } else {
+            quantize_rows(&j, 0, n);
+        }
+    }
+    /* Small products are not worth waking the pool. Otherwise aim for ~8 chunks per thread so that
+     * uneven progress evens out, but keep chunks long enough for the prefetchers to stream rows. */
+    int64_t work = out * in * (int64_t)n;
+    if (ctx->nth == 1 || work < 65536) {
+        ctx->isa->matmul_rows(dtype, j.w, rb, j.xa, j.xa_stride, n, in, y, out, 0, out);
+        return 0;
+    }
+    int64_t chunk = out / ((int64_t)ctx->nth * 8);
+    int64_t min_rows = (16384 + rb - 1) / rb;
+    if (chunk < min_rows) {
+        chunk = min_rows;
+    }
+    if (chunk < 1) {
+        chunk = 1;
+    }
+    j.chunk = chunk;
+    atomic_init(&j.next, 0);
+    run_job(ctx, matmul_worker, &j);
+    return 0;
+}
+
+HERD_API int herd_get_row(herd_ctx *ctx, int dtype, const void *row, int64_t cols, float *out) {
+    if (row_bytes_of(dtype, cols) < 0) {
+        return HERD_EBADTYPE;
+    }
+    ctx->isa->dequant_row(dtype, (const uint8_t *)row, cols, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Row kernels on the calling thread
+ * --------------------------------------------------------------------------------------------- */
+HERD_API void herd_rmsnorm(herd_ctx *ctx, const float *x, const float *w, float eps, int32_t dim, int32_t n,
+                           float *out) {
+    for (int32_t r = 0; r < n; r++) {
+        ctx->isa->rmsnorm_row(x + (int64_t)r * dim, w, eps, dim, out + (int64_t)r * dim);
+    }
+}
+
+HERD_API void herd_rope(float *x, int32_t n, int32_t heads, int32_t head_dim, const int32_t *positions,
+                        const float *inv_freq, int32_t half, int32_t style) {
+    for (int32_t r = 0; r < n; r++) {
+        for (int32_t i = 0; i < half; i++) {
+            /* angles in double, as the reference does: positions reach 10^5 and more */
+            double angle = (double)positions[r] * (double)inv_freq[i];
+            float c = (float)cos(angle);
+            float s = (float)sin(angle);
+            for (int32_t h = 0; h < heads; h++) {
+                float *base = x + ((int64_t)r * heads + h) * head_dim;
+                float *a = style == 0 ? base + i : base + 2 * i;
+                float *b = style == 0 ? base + i + half : base + 2 * i + 1;
+                float x0 = *a, x1 = *b;
+                *a = x0 * c - x1 * s;
+                *b = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+HERD_API void herd_softmax(herd_ctx *ctx, float *x, int64_t len) {
+    ctx->isa->softmax(x, len);
+}
+
+HERD_API void herd_swiglu(herd_ctx *ctx, float *gate, const float *up, int64_t len) {
+    ctx->isa->swiglu(gate, up, len);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Attention: tasks are (query row, kv head, slice of that kv head's query heads). Heads sharing a kv
+ * head are kept together when there are enough tasks (each key/value row is then read once per
+ * group); with few rows and kv heads the groups are split so every thread has work.
+ * --------------------------------------------------------------------------------------------- */
+typedef struct {
+    herd_ctx *ctx;
+    int32_t n_heads, n_kv, hd, chunk, split, per;
+    float scale;
+    const float *q, *k, *v;
+    const int32_t *pos;
+    float *out;
+    int64_t tasks;
+    int64_t max_len;
+    _Alignas(64) atomic_int_fast64_t next;
+    atomic_int failed;
+} attn_job;
+
+static void attn_worker(void *p, int tid, int nth) {
+    (void)nth;
+    attn_job *j = (attn_job *)p;
+    worker *self = &j->ctx->workers[tid];
+    if (grow((void **)&self->scratch, &self->scratch_cap, sizeof(float) * (size_t)(j->per * j->max_len)) == NULL) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    int32_t group = j->n_heads / j->n_kv;
+    int64_t q_dim = (int64_t)j->n_heads * j->hd, kv_dim = (int64_t)j->n_kv * j->hd;
+    for (;;) {
+        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (t >= j->tasks) {
+            return;
+        }
+        int32_t s = (int32_t)(t % j->split);
+        int32_t kvh = (int32_t)(t / j->split % j->n_kv);
+        int64_t r = t / j->split / j->n_kv;
+        int32_t pos = j->pos[r];
+        int32_t start = j->chunk == 0 ? 0 : pos - pos % j->chunk;
+        int32_t h0 = kvh * group + s * j->per;
+        int64_t qo = r * q_dim + (int64_t)h0 * j->hd;
+        int64_t ko = (int64_t)kvh * j->hd;
+        j->ctx->isa->attn_heads(j->q + qo, j->per, j->hd, j->k + ko, j->v + ko, kv_dim, start, pos, j->scale,
+                                self->scratch, j->out + qo);
+    }
+}
+
+HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale,
+                            int32_t chunk, const float *q, const int32_t *positions, int32_t n,
+                            const float *k_cache, const float *v_cache, float *out) {
+    if (n <= 0) {
+        return 0;
+    }
+    int32_t group = n_heads / n_kv_heads;
+    int64_t max_len = 1;
+    for (int32_t r = 0; r < n; r++) {
+        int64_t start = chunk == 0 ? 0 : positions[r] - positions[r] % chunk;
+        int64_t len = positions[r] - start + 1;
+        max_len = len > max_len ? len : max_len;
+    }
+    /* smallest split of each group (a divisor of it) that gives every thread a task or two */
+    int32_t split = 1;
+    while (split < group && (int64_t)n * n_kv_heads * split < 2L * ctx->nth) {
+        split++;
+        while (group % split != 0) {
+            split++;
+        }
+    }
+    attn_job j = {
+        .ctx = ctx, .n_heads = n_heads, .n_kv = n_kv_heads, .hd = head_dim, .chunk = chunk, .split = split,
+        .per = group / split, .scale = scale, .q = q, .k = k_cache, .v = v_cache, .pos = positions, .out = out,
+        .tasks = (int64_t)n * n_kv_heads * split, .max_len = max_len,
+    };
+    atomic_init(&j.next, 0);
+    atomic_init(&j.failed, 0);
+    run_job(ctx, attn_worker, &j);
+    return atomic_load(&j.failed) ? HERD_ENOMEM : 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Memory bandwidth probe
+ * --------------------------------------------------------------------------------------------- */
+typedef struct {
+    float *a, *b, *c;
+    int64_t n;
+    int init;
+} triad_job;
+
+static void triad_worker(void *p, int tid, int nth) {
+    triad_job *j = (triad_job *)p;
+    int64_t per = (j->n + nth - 1) / nth;
+    int64_t i0 = tid * per, i1 = i0 + per < j->n ? i0 + per : j->n;
+    float *restrict a = j->a;
+    const float *restrict b = j->b;
+    const float *restrict c = j->c;
+    if (j->init) { /* first touch by the thread that streams the slice later */
+        for (int64_t i = i0; i < i1; i++) {
+            j->a[i] = 0;
+            j->b[i] = 1;
+            j->c[i] = 2;
+        }
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) {
+        a[i] = b[i] + 3.0f * c[i];
+    }
+}
+
+HERD_API double herd_triad(herd_ctx *ctx, int64_t elements, int32_t reps) {
+    triad_job j = { .n = elements, .init = 1 };
+    size_t bytes = (size_t)elements * sizeof(float);
+    if (posix_memalign((void **)&j.a, 64, bytes) || posix_memalign((void **)&j.b, 64, bytes)
+        || posix_memalign((void **)&j.c, 64, bytes)) {
+        free(j.a);
+        free(j.b);
+        free(j.c);
+        return -1;
+    }
+    run_job(ctx, triad_worker, &j);
+    j.init = 0;
+    double best = 0;
+    for (int32_t r = 0; r < reps; r++) {
+        int64_t t0 = now_ns();
+        run_job(ctx, triad_worker, &j);
+        double gbs = 3.0 * (double)bytes / (double)(now_ns() - t0);
+        best = gbs > best ? gbs : best;
+    }
+    volatile float sink = j.a[elements / 2];
+    (void)sink;
+    free(j.a);
+    free(j.b);
+    free(j.c);
+    return best;
+}

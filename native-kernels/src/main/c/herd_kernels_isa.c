@@ -1,0 +1,826 @@
+/*
+ * The compute kernels, compiled once per instruction-set level (HERD_LEVEL 1 portable, 2 AVX2,
+ * 3 AVX-512) into a table named herd_isa_<variant>. Only the dispatcher in herd_kernels.c picks a
+ * table, after checking the CPU, so code here may use whatever its level's flags allow.
+ *
+ * Quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) are multiplied with activations quantized to 8 bits
+ * (herd_q8a / herd_q8k blocks) by integer dot products, as llama.cpp does: the weights' bytes are
+ * used as they are, and each block's integer sum is scaled once. Float weights (F32, F16, BF16) are
+ * widened to f32 in registers and multiplied with f32 activations.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "herd_internal.h"
+#include "herd_kernels.h"
+
+#if HERD_LEVEL >= 2
+#include <immintrin.h>
+#endif
+
+#if HERD_LEVEL == 1
+#define VARIANT herd_isa_portable
+#elif HERD_LEVEL == 2
+#define VARIANT herd_isa_avx2
+#elif HERD_LEVEL == 3
+#define VARIANT herd_isa_avx512
+#else
+#error "HERD_LEVEL must be 1, 2 or 3"
+#endif
+
+static inline uint16_t rd16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static inline float f16(uint16_t h) {
+#if HERD_LEVEL >= 2
+    return _cvtsh_ss(h);
+#else
+    return herd_f16_to_f32_soft(h);
+#endif
+}
+
+static inline float bf16(uint16_t h) {
+    union { uint32_t u; float f; } v = { (uint32_t)h << 16 };
+    return v.f;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Horizontal sums and vector exp
+ * --------------------------------------------------------------------------------------------- */
+#if HERD_LEVEL >= 2
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* e^x to about 1 ulp: x = n·ln2 + r with |r| <= ln2/2, e^r by a degree-7 Taylor polynomial (its
+ * truncation error, |r|^8/8! < 3e-9, is below f32 rounding), scaled by 2^n through the exponent.
+ * Below -87.3 the result is 0 (e^x is subnormal there); NaN stays NaN. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3f);
+    const __m256 lo = _mm256_set1_ps(-87.3f);
+    __m256 xc = _mm256_min_ps(hi, x); /* min(a, b) returns b when either is NaN: NaN survives */
+    __m256 under = _mm256_cmp_ps(xc, lo, _CMP_LT_OQ);
+    xc = _mm256_max_ps(lo, xc);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), xc);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(under, res);
+}
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+ * Float weights: dot products of one weight row with one f32 activation row
+ * --------------------------------------------------------------------------------------------- */
+static float dot_f32(const float *w, const float *x, int64_t n) {
+    int64_t i = 0;
+#if HERD_LEVEL >= 3
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#elif HERD_LEVEL == 2
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    }
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) {
+        s += w[i] * x[i];
+    }
+    return s;
+#else
+    float acc[8] = {0};
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 8; k++) {
+            acc[k] += w[i + k] * x[i + k];
+        }
+    }
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) {
+        s += w[i] * x[i];
+    }
+    return s;
+#endif
+}
+
+#if HERD_LEVEL == 1
+/* Software f16 is slow; the portable build converts through a table filled once (256 KiB). */
+static float f16_table[65536];
+
+/* Called once per process (pthread_once in the dispatcher) before the table is used. */
+static void fill_f16_table(void) {
+    for (uint32_t i = 0; i < 65536; i++) {
+        f16_table[i] = herd_f16_to_f32_soft((uint16_t)i);
+    }
+}
+#endif
+
+static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
+    int64_t i = 0;
+#if HERD_LEVEL >= 3
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))),
+                             _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))), _mm512_loadu_ps(x + i), a0);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i));
+        a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+#elif HERD_LEVEL == 2
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 16))), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 24))), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
+    }
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) {
+        s += f16(w[i]) * x[i];
+    }
+    return s;
+#else
+    float acc[8] = {0};
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 8; k++) {
+            acc[k] += f16_table[w[i + k]] * x[i + k];
+        }
+    }
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) {
+        s += f16_table[w[i]] * x[i];
+    }
+    return s;
+#endif
+}
+
+static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
+    int64_t i = 0;
+#if HERD_LEVEL >= 3
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (; i + 32 <= n; i += 32) {
+        __m512i w0 = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i))), 16);
+        __m512i w1 = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i + 16))), 16);
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(w0), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(w1), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512i w0 = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i))), 16);
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(w0), _mm512_loadu_ps(x + i), a0);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512i w0 = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, w + i)), 16);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(w0), _mm512_maskz_loadu_ps(m, x + i), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+#elif HERD_LEVEL == 2
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        __m256i w0 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i))), 16);
+        __m256i w1 = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i + 8))), 16);
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(w0), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(w1), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) {
+        s += bf16(w[i]) * x[i];
+    }
+    return s;
+#else
+    float acc[8] = {0};
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 8; k++) {
+            acc[k] += bf16(w[i + k]) * x[i + k];
+        }
+    }
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) {
+        s += bf16(w[i]) * x[i];
+    }
+    return s;
+#endif
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Activation quantization: d = max|x| / 127, q = round(x / d), so q stays in [-127, 127] and its
+ * negation never overflows (the sign trick below relies on that).
+ * --------------------------------------------------------------------------------------------- */
+#if HERD_LEVEL >= 2
+/* 32 floats to 32 int8 (x · inv, rounded to nearest even), in order. */
+static inline __m256i quant32(const float *x, __m256 inv) {
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), inv));
+    __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), inv));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), inv));
+    __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), inv));
+    /* packs work within 128-bit lanes; the permute puts the 4-byte groups back in order */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline float absmax(const float *x, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) {
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    }
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#else
+static inline float absmax(const float *x, int64_t n) {
+    float m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+#endif
+
+static void quant_q8a(const float *x, herd_q8a *y, int64_t blocks) {
+    for (int64_t b = 0; b < blocks; b++, x += 32) {
+        float amax = absmax(x, 32);
+        float d = amax / 127.0f;
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = d;
+#if HERD_LEVEL >= 2
+        _mm256_storeu_si256((__m256i *)y[b].q, quant32(x, _mm256_set1_ps(inv)));
+#else
+        for (int j = 0; j < 32; j++) {
+            y[b].q[j] = (int8_t)lrintf(x[j] * inv);
+        }
+#endif
+    }
+}
+
+static void quant_q8k(const float *x, herd_q8k *y, int64_t blocks) {
+    for (int64_t b = 0; b < blocks; b++, x += 256) {
+        float amax = absmax(x, 256);
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = amax / 127.0f;
+#if HERD_LEVEL >= 2
+        __m256 vinv = _mm256_set1_ps(inv);
+        for (int j = 0; j < 256; j += 32) {
+            __m256i q = quant32(x + j, vinv);
+            _mm256_storeu_si256((__m256i *)(y[b].q + j), q);
+            /* two sums of 16: widen to int16, then add adjacent pairs down to one value per half */
+            __m256i s16 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), _mm256_set1_epi16(1));
+            __m256i t16 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), _mm256_set1_epi16(1));
+            int32_t a[8], c[8];
+            _mm256_storeu_si256((__m256i *)a, s16);
+            _mm256_storeu_si256((__m256i *)c, t16);
+            y[b].bsums[j / 16] = (int16_t)(a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7]);
+            y[b].bsums[j / 16 + 1] = (int16_t)(c[0] + c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7]);
+        }
+#else
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) {
+                int q = (int)lrintf(x[g * 16 + j] * inv);
+                y[b].q[g * 16 + j] = (int8_t)q;
+                s += q;
+            }
+            y[b].bsums[g] = (int16_t)s;
+        }
+#endif
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Quantized weights · quantized activations
+ * --------------------------------------------------------------------------------------------- */
+#if HERD_LEVEL >= 2
+/* Sum over groups of 4 of u8 · s8 into 8 int32 lanes. */
+static inline __m256i dot_u8s8(__m256i u, __m256i s) {
+#if HERD_LEVEL >= 3
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* Signed · signed through the unsigned·signed instructions: |w| · (x with w's sign). */
+static inline __m256i dot_s8s8(__m256i w, __m256i x) {
+    return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+/* acc += madd(scales, p16): int16 pairs times int16 scales summed into int32 lanes. */
+static inline __m256i madd_acc(__m256i acc, __m256i scales, __m256i p16) {
+#if HERD_LEVEL >= 3
+    return _mm256_dpwssd_epi32(acc, scales, p16);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(scales, p16));
+#endif
+}
+#endif
+
+static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
+#if HERD_LEVEL >= 2
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2, w += 68) {
+        __m256i p0 = dot_s8s8(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = dot_s8s8(_mm256_loadu_si256((const __m256i *)(w + 36)), _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w + 34)) * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < blocks; b++, w += 34) {
+        __m256i p0 = dot_s8s8(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_loadu_si256((const __m256i *)x[b].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+#else
+    float s = 0;
+    for (int64_t b = 0; b < blocks; b++, w += 34) {
+        const int8_t *q = (const int8_t *)(w + 2);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) {
+            sum += q[j] * x[b].q[j];
+        }
+        s += f16(rd16(w)) * x[b].d * (float)sum;
+    }
+    return s;
+#endif
+}
+
+static float dot_q4_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
+#if HERD_LEVEL >= 2
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2, w += 36) {
+        /* byte j: element j in the low nibble, j + 16 in the high one */
+        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
+        __m128i r1 = _mm_loadu_si128((const __m128i *)(w + 20));
+        __m256i q0 = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4), eight);
+        __m256i q1 = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r1, 4), r1), m4), eight);
+        __m256i p0 = dot_s8s8(q0, _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = dot_s8s8(q1, _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w + 18)) * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; b < blocks; b++, w += 18) {
+        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
+        __m256i q0 = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4), eight);
+        __m256i p0 = dot_s8s8(q0, _mm256_loadu_si256((const __m256i *)x[b].q));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+#else
+    float s = 0;
+    for (int64_t b = 0; b < blocks; b++, w += 18) {
+        const uint8_t *q = w + 2;
+        int32_t sum = 0;
+        for (int j = 0; j < 16; j++) {
+            sum += ((q[j] & 0xF) - 8) * x[b].q[j] + ((q[j] >> 4) - 8) * x[b].q[j + 16];
+        }
+        s += f16(rd16(w)) * x[b].d * (float)sum;
+    }
+    return s;
+#endif
+}
+
+/* Q4_K's 12 packed bytes to 8 six-bit scales (sc) and 8 six-bit mins (m). Bytes 0-3 and 4-7 hold
+ * scales and mins 0-3 in their low 6 bits and the top 2 bits of scales/mins 4-7 in their high 2 bits;
+ * bytes 8-11 hold the low 4 bits of scales 4-7 (low nibble) and mins 4-7 (high nibble). */
+static inline void q4k_scales(const uint8_t *p, uint8_t sc[8], uint8_t m[8]) {
+    uint32_t a, b, c;
+    memcpy(&a, p, 4);
+    memcpy(&b, p + 4, 4);
+    memcpy(&c, p + 8, 4);
+    uint32_t s0 = a & 0x3F3F3F3Fu;
+    uint32_t m0 = b & 0x3F3F3F3Fu;
+    uint32_t s1 = (c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4);
+    uint32_t m1 = ((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4);
+    memcpy(sc, &s0, 4);
+    memcpy(sc + 4, &s1, 4);
+    memcpy(m, &m0, 4);
+    memcpy(m + 4, &m1, 4);
+}
+
+/* x = d·sc·q - dmin·m over sub-blocks of 32:
+ * Σ x·a = d·da·Σ_j sc_j·(Σ q·qa) - dmin·da·Σ_j m_j·(Σ qa), the last sums from the activation's bsums. */
+static float dot_q4_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
+#if HERD_LEVEL >= 2
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int64_t b = 0; b < blocks; b++, w += 144) {
+        uint8_t sc8[8], m8[8];
+        q4k_scales(w + 4, sc8, m8);
+        float d = f16(rd16(w)) * x[b].d;
+        float dmin = f16(rd16(w + 2)) * x[b].d;
+        /* mins: 8 int16 mins · 8 pair-summed bsums */
+        __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x[b].bsums),
+                                    _mm_loadu_si128((const __m128i *)(x[b].bsums + 8)));
+        __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m8));
+        accm = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, bs)), accm);
+        int16_t sc16[8];
+        _mm_storeu_si128((__m128i *)sc16, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc8)));
+        const uint8_t *q4 = w + 16;
+        const int8_t *q8 = x[b].q;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
+            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
+            sumi = madd_acc(sumi, _mm256_set1_epi16(sc16[2 * j]), pl);
+            sumi = madd_acc(sumi, _mm256_set1_epi16(sc16[2 * j + 1]), ph);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    return hsum8(acc) + _mm_cvtss_f32(accm);
+#else
+    float s = 0;
+    for (int64_t b = 0; b < blocks; b++, w += 144) {
+        uint8_t sc[8], m[8];
+        q4k_scales(w + 4, sc, m);
+        const uint8_t *q4 = w + 16;
+        const int8_t *q8 = x[b].q;
+        int32_t sumi = 0, summ = 0;
+        for (int j = 0; j < 4; j++) {
+            int32_t lo = 0, hi = 0;
+            for (int l = 0; l < 32; l++) {
+                lo += (q4[32 * j + l] & 0xF) * q8[64 * j + l];
+                hi += (q4[32 * j + l] >> 4) * q8[64 * j + 32 + l];
+            }
+            sumi += sc[2 * j] * lo + sc[2 * j + 1] * hi;
+        }
+        for (int j = 0; j < 8; j++) {
+            summ += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        }
+        s += f16(rd16(w)) * x[b].d * (float)sumi - f16(rd16(w + 2)) * x[b].d * (float)summ;
+    }
+    return s;
+#endif
+}
+
+/* Q6_K: q = 6-bit (0..63) from a low nibble in ql and 2 high bits in qh, x = d·sc·(q - 32), 16 scales
+ * of 16 elements. Σ x·a = d·da·(Σ_g sc_g·Σ q·qa - 32·Σ_g sc_g·bsum_g). Within each half of 128:
+ * elements [0,32) take ql[0..32) low nibbles and qh bits 0-1, [32,64) ql[32..64) low and bits 2-3,
+ * [64,96) ql[0..32) high nibbles and bits 4-5, [96,128) ql[32..64) high and bits 6-7. */
+static float dot_q6_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
+#if HERD_LEVEL >= 2
+    const __m256i m15 = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; b++, w += 210) {
+        const uint8_t *ql = w;
+        const uint8_t *qh = w + 128;
+        const int8_t *scales = (const int8_t *)(w + 192);
+        const int8_t *q8 = x[b].q;
+        float d = f16(rd16(w + 208)) * x[b].d;
+        __m128i sc = _mm_loadu_si128((const __m128i *)scales);
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+        __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[b].bsums), sc16), 5);
+        int16_t s16[16];
+        _mm256_storeu_si256((__m256i *)s16, sc16);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(qh + 32 * h));
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(3)), 4));
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(12)), 2));
+            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48)));
+            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15),
+                                         _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xC0)), 2));
+            const int8_t *a = q8 + 128 * h;
+            __m256i p0 = _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)a));
+            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(a + 32)));
+            __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(a + 64)));
+            __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(a + 96)));
+            /* each 32-element vector spans two groups of 16: low 128 bits take scale g, high g + 1 */
+            const int16_t *g = s16 + 8 * h;
+            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[1]), _mm_set1_epi16(g[0])), p0);
+            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[3]), _mm_set1_epi16(g[2])), p1);
+            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[5]), _mm_set1_epi16(g[4])), p2);
+            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[7]), _mm_set1_epi16(g[6])), p3);
+        }
+        sumi = _mm256_sub_epi32(sumi, offset);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+#else
+    float s = 0;
+    for (int64_t b = 0; b < blocks; b++, w += 210) {
+        const uint8_t *ql = w;
+        const uint8_t *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192);
+        const int8_t *q8 = x[b].q;
+        int32_t g[16] = {0};
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 32; l++) {
+                int hb = qh[32 * h + l];
+                int q0 = (ql[64 * h + l] & 0xF) | ((hb & 3) << 4);
+                int q1 = (ql[64 * h + l + 32] & 0xF) | (((hb >> 2) & 3) << 4);
+                int q2 = (ql[64 * h + l] >> 4) | (((hb >> 4) & 3) << 4);
+                int q3 = (ql[64 * h + l + 32] >> 4) | (((hb >> 6) & 3) << 4);
+                int e = 128 * h + l;
+                g[e / 16] += q0 * q8[e];
+                g[(e + 32) / 16] += q1 * q8[e + 32];
+                g[(e + 64) / 16] += q2 * q8[e + 64];
+                g[(e + 96) / 16] += q3 * q8[e + 96];
+            }
+        }
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi += sc[j] * (g[j] - 32 * x[b].bsums[j]);
+        }
+        s += f16(rd16(w + 208)) * x[b].d * (float)sumi;
+    }
+    return s;
+#endif
+}
+
+static void matmul_rows(int dtype, const uint8_t *w, int64_t row_bytes, const void *xa, int64_t xa_stride,
+                        int32_t n, int64_t in, float *y, int64_t ystride, int64_t o0, int64_t o1) {
+    const uint8_t *xb = (const uint8_t *)xa;
+    /* Each weight row is read from memory once and then reused from L1 for the other activation rows. */
+    for (int64_t o = o0; o < o1; o++) {
+        const uint8_t *row = w + o * row_bytes;
+        for (int32_t r = 0; r < n; r++) {
+            const void *a = xb + r * xa_stride;
+            float v;
+            switch (dtype) {
+            case HERD_F32: v = dot_f32((const float *)row, (const float *)a, in); break;
+            case HERD_F16: v = dot_f16((const uint16_t *)row, (const float *)a, in); break;
+            case HERD_BF16: v = dot_bf16((const uint16_t *)row, (const float *)a, in); break;
+            case HERD_Q8_0: v = dot_q8_0(row, (const herd_q8a *)a, in / 32); break;
+            case HERD_Q4_0: v = dot_q4_0(row, (const herd_q8a *)a, in / 32); break;
+            case HERD_Q4_K: v = dot_q4_k(row, (const herd_q8k *)a, in / 256); break;
+            case HERD_Q6_K: v = dot_q6_k(row, (const herd_q8k *)a, in / 256); break;
+            default: v = 0; break;
+            }
+            y[r * ystride + o] = v;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Dequantization of one row (embedding lookups): the same arithmetic as the Java reference, in f32.
+ * --------------------------------------------------------------------------------------------- */
+static void dequant_row(int dtype, const uint8_t *w, int64_t cols, float *out) {
+    switch (dtype) {
+    case HERD_F32:
+        memcpy(out, w, (size_t)cols * 4);
+        break;
+    case HERD_F16:
+        for (int64_t i = 0; i < cols; i++) {
+            out[i] = f16(rd16(w + 2 * i));
+        }
+        break;
+    case HERD_BF16:
+        for (int64_t i = 0; i < cols; i++) {
+            out[i] = bf16(rd16(w + 2 * i));
+        }
+        break;
+    case HERD_Q8_0:
+        for (int64_t b = 0; b < cols / 32; b++, w += 34, out += 32) {
+            float d = f16(rd16(w));
+            for (int j = 0; j < 32; j++) {
+                out[j] = d * (float)(int8_t)w[2 + j];
+            }
+        }
+        break;
+    case HERD_Q4_0:
+        for (int64_t b = 0; b < cols / 32; b++, w += 18, out += 32) {
+            float d = f16(rd16(w));
+            for (int j = 0; j < 16; j++) {
+                out[j] = d * (float)((w[2 + j] & 0xF) - 8);
+                out[j + 16] = d * (float)((w[2 + j] >> 4) - 8);
+            }
+        }
+        break;
+    case HERD_Q4_K:
+        for (int64_t b = 0; b < cols / 256; b++, w += 144, out += 256) {
+            uint8_t sc[8], m[8];
+            q4k_scales(w + 4, sc, m);
+            float d = f16(rd16(w)), dmin = f16(rd16(w + 2));
+            for (int j = 0; j < 4; j++) {
+                float d1 = d * sc[2 * j], m1 = dmin * m[2 * j];
+                float d2 = d * sc[2 * j + 1], m2 = dmin * m[2 * j + 1];
+                const uint8_t *q = w + 16 + 32 * j;
+                for (int l = 0; l < 32; l++) {
+                    out[64 * j + l] = d1 * (float)(q[l] & 0xF) - m1;
+                    out[64 * j + 32 + l] = d2 * (float)(q[l] >> 4) - m2;
+                }
+            }
+        }
+        break;
+    case HERD_Q6_K:
+        for (int64_t b = 0; b < cols / 256; b++, w += 210, out += 256) {
+            const uint8_t *ql = w, *qh = w + 128;
+            const int8_t *sc = (const int8_t *)(w + 192);
+            float d = f16(rd16(w + 208));
+            for (int h = 0; h < 2; h++) {
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16, hb = qh[32 * h + l];
+                    int q0 = ((ql[64 * h + l] & 0xF) | ((hb & 3) << 4)) - 32;
+                    int q1 = ((ql[64 * h + l + 32] & 0xF) | (((hb >> 2) & 3) << 4)) - 32;
+                    int q2 = ((ql[64 * h + l] >> 4) | (((hb >> 4) & 3) << 4)) - 32;
+                    int q3 = ((ql[64 * h + l + 32] >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+                    out[128 * h + l] = d * sc[8 * h + is] * q0;
+                    out[128 * h + l + 32] = d * sc[8 * h + is + 2] * q1;
+                    out[128 * h + l + 64] = d * sc[8 * h + is + 4] * q2;
+                    out[128 * h + l + 96] = d * sc[8 * h + is + 6] * q3;
+                }
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Element-wise and row kernels
+ * --------------------------------------------------------------------------------------------- */
+static double sumsq(const float *x, int64_t n) {
+    int64_t i = 0;
+    double s = 0;
+#if HERD_LEVEL >= 2
+    /* f32 partial sums over 32-element stretches, summed in double: f64-like accuracy at f32 speed */
+    for (; i + 32 <= n; i += 32) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        __m256 c = _mm256_loadu_ps(x + i + 16), e = _mm256_loadu_ps(x + i + 24);
+        __m256 t = _mm256_add_ps(_mm256_fmadd_ps(a, a, _mm256_mul_ps(b, b)), _mm256_fmadd_ps(c, c, _mm256_mul_ps(e, e)));
+        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(t));
+        __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1));
+        __m256d sum = _mm256_add_pd(lo, hi);
+        __m128d q = _mm_add_pd(_mm256_castpd256_pd128(sum), _mm256_extractf128_pd(sum, 1));
+        s += _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+    }
+#endif
+    for (; i < n; i++) {
+        s += (double)x[i] * x[i];
+    }
+    return s;
+}
+
+static void rmsnorm_row(const float *x, const float *w, float eps, int64_t dim, float *out) {
+    float inv = (float)(1.0 / sqrt(sumsq(x, dim) / (double)dim + eps));
+    int64_t i = 0;
+#if HERD_LEVEL >= 2
+    __m256 vi = _mm256_set1_ps(inv);
+    for (; i + 8 <= dim; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vi);
+        _mm256_storeu_ps(out + i, w ? _mm256_mul_ps(v, _mm256_loadu_ps(w + i)) : v);
+    }
+#endif
+    for (; i < dim; i++) {
+        float v = x[i] * inv;
+        out[i] = w ? v * w[i] : v;
+    }
+}
+
+static void softmax(float *x, int64_t n) {
+    if (n <= 0) {
+        return;
+    }
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        max = x[i] > max ? x[i] : max;
+    }
+    double sum = 0;
+    int64_t i = 0;
+#if HERD_LEVEL >= 2
+    __m256 vm = _mm256_set1_ps(max);
+    __m256 vs = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        vs = _mm256_add_ps(vs, e);
+    }
+    sum = hsum8(vs);
+#endif
+    for (; i < n; i++) {
+        float e = expf(x[i] - max);
+        x[i] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (i = 0; i < n; i++) {
+        x[i] *= inv;
+    }
+}
+
+static void swiglu(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+#if HERD_LEVEL >= 2
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+#endif
+    for (; i < n; i++) {
+        float x = g[i];
+        g[i] = x / (1.0f + expf(-x)) * u[i];
+    }
+}
+
+/* out_h += a · v over one head */
+static inline void axpy(float a, const float *v, float *out, int64_t n) {
+    int64_t i = 0;
+#if HERD_LEVEL >= 2
+    __m256 va = _mm256_set1_ps(a);
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    }
+#endif
+    for (; i < n; i++) {
+        out[i] += a * v[i];
+    }
+}
+
+static void attn_heads(const float *q, int32_t nh, int32_t hd, const float *k, const float *v, int64_t kv_stride,
+                       int64_t t0, int64_t t1, float scale, float *scores, float *out) {
+    int64_t len = t1 - t0 + 1;
+    /* each key row is loaded once for all heads of its group */
+    for (int64_t t = t0; t <= t1; t++) {
+        const float *kr = k + t * kv_stride;
+        for (int32_t h = 0; h < nh; h++) {
+            scores[h * len + (t - t0)] = dot_f32(kr, q + (int64_t)h * hd, hd) * scale;
+        }
+    }
+    for (int32_t h = 0; h < nh; h++) {
+        softmax(scores + h * len, len);
+        memset(out + (int64_t)h * hd, 0, sizeof(float) * (size_t)hd);
+    }
+    for (int64_t t = t0; t <= t1; t++) {
+        const float *vr = v + t * kv_stride;
+        for (int32_t h = 0; h < nh; h++) {
+            axpy(scores[h * len + (t - t0)], vr, out + (int64_t)h * hd, hd);
+        }
+    }
+}
+
+const herd_isa VARIANT = {
+    .level = HERD_LEVEL,
+#if HERD_LEVEL == 1
+    .init = fill_f16_table,
+#else
+    .init = 0,
+#endif
+    .quant_q8a = quant_q8a,
+    .quant_q8k = quant_q8k,
+    .matmul_rows = matmul_rows,
+    .dequant_row = dequant_row,
+    .rmsnorm_row = rmsnorm_row,
+    .softmax = softmax,
+    .swiglu = swiglu,
+    .attn_heads = attn_heads,
+};

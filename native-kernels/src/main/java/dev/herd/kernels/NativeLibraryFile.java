@@ -1,0 +1,99 @@
+package dev.herd.kernels;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Locale;
+
+/**
+ * Finds the kernel library on disk: the file named by the system property {@value #PATH_PROPERTY}
+ * when set, otherwise the copy built into this module's jar, extracted once into a per-user cache
+ * directory named after its content hash (so different builds never overwrite each other, and a
+ * library another process is using is never rewritten).
+ */
+final class NativeLibraryFile {
+    static final String PATH_PROPERTY = "herd.native.library";
+    static final String LIBRARY_NAME = "libherd_kernels.so";
+
+    private NativeLibraryFile() {
+    }
+
+    /** {@code linux-x86_64}-style name of this platform, or null where no library is ever built. */
+    static String platform() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+        if (!os.startsWith("linux")) {
+            return null;
+        }
+        return switch (arch) {
+            case "amd64", "x86_64" -> "linux-x86_64";
+            case "aarch64", "arm64" -> "linux-aarch64";
+            default -> "linux-" + arch;
+        };
+    }
+
+    static Path locate() throws NativeUnavailableException {
+        String override = System.getProperty(PATH_PROPERTY);
+        if (override != null && !override.isBlank()) {
+            Path p = Path.of(override);
+            if (!Files.isRegularFile(p)) {
+                throw new NativeUnavailableException(PATH_PROPERTY + " names " + p + ", which is not a file");
+            }
+            return p;
+        }
+        String platform = platform();
+        if (platform == null) {
+            throw new NativeUnavailableException("no native kernels for " + System.getProperty("os.name") + " "
+                    + System.getProperty("os.arch") + " (they are built for Linux only)");
+        }
+        String resource = "native/" + platform + "/" + LIBRARY_NAME;
+        byte[] bytes;
+        try (InputStream in = NativeLibraryFile.class.getClassLoader().getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new NativeUnavailableException("no " + resource + " in herd-native-kernels: gcc was missing when"
+                        + " it was built, or " + platform + " is not a built platform");
+            }
+            bytes = in.readAllBytes();
+        } catch (IOException e) {
+            throw new NativeUnavailableException("cannot read " + resource + ": " + e.getMessage(), e);
+        }
+        return extract(bytes);
+    }
+
+    private static Path extract(byte[] bytes) throws NativeUnavailableException {
+        String hash = sha256(bytes).substring(0, 16);
+        Path dir = Path.of(System.getProperty("java.io.tmpdir"),
+                "herd-native-" + System.getProperty("user.name", "user"), hash);
+        Path target = dir.resolve(LIBRARY_NAME);
+        try {
+            if (Files.isRegularFile(target) && Files.size(target) == bytes.length) {
+                return target;
+            }
+            Files.createDirectories(dir);
+            // write aside and rename, so a concurrent loader sees either no file or the whole file
+            Path tmp = Files.createTempFile(dir, "lib", ".tmp");
+            try {
+                Files.write(tmp, bytes);
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+            return target;
+        } catch (IOException e) {
+            throw new NativeUnavailableException("cannot extract the native kernels to " + target + ": " + e, e);
+        }
+    }
+
+    private static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is a required JDK algorithm", e);
+        }
+    }
+}
