@@ -11,6 +11,8 @@
 typedef struct {
     float d;        /* x ≈ d · q */
     int8_t q[32];
+    int32_t m8s4[8]; /* -8 · (sum of q over each group of 4): Q4_0's "- 8" offset, in the lane order of
+                        the 4-way integer dot products, so a block's dot starts from it */
 } herd_q8a;         /* pairs with Q8_0 and Q4_0 weight blocks (32 elements) */
 
 typedef struct {

@@ -291,10 +291,16 @@ static void quant_q8a(const float *x, herd_q8a *y, int64_t blocks) {
         float inv = amax > 0 ? 127.0f / amax : 0.0f;
         y[b].d = d;
 #if HERD_LEVEL >= 2
-        _mm256_storeu_si256((__m256i *)y[b].q, quant32(x, _mm256_set1_ps(inv)));
+        __m256i q = quant32(x, _mm256_set1_ps(inv));
+        _mm256_storeu_si256((__m256i *)y[b].q, q);
+        __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), q), _mm256_set1_epi16(1));
+        _mm256_storeu_si256((__m256i *)y[b].m8s4, _mm256_sub_epi32(_mm256_setzero_si256(), s4));
 #else
         for (int j = 0; j < 32; j++) {
             y[b].q[j] = (int8_t)lrintf(x[j] * inv);
+        }
+        for (int k = 0; k < 8; k++) {
+            y[b].m8s4[k] = -8 * (y[b].q[4 * k] + y[b].q[4 * k + 1] + y[b].q[4 * k + 2] + y[b].q[4 * k + 3]);
         }
 #endif
     }
@@ -346,6 +352,15 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #endif
 }
 
+/* start + (sum over groups of 4 of u8 · s8), in 8 int32 lanes */
+static inline __m256i dot_u8s8_from(__m256i start, __m256i u, __m256i s) {
+#if HERD_LEVEL >= 3
+    return _mm256_dpbusd_epi32(start, u, s);
+#else
+    return _mm256_add_epi32(start, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
 /* Signed · signed through the unsigned·signed instructions: |w| · (x with w's sign). */
 static inline __m256i dot_s8s8(__m256i w, __m256i x) {
     return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
@@ -390,27 +405,31 @@ static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 #endif
 }
 
+/* Q4_0: x = d·(nibble - 8). The nibbles are used as unsigned bytes, and each block's dot starts from
+ * the activation's precomputed -8·Σq, which takes care of the offset in the same instruction(s). */
 static float dot_q4_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 #if HERD_LEVEL >= 2
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 2 <= blocks; b += 2, w += 36) {
         /* byte j: element j in the low nibble, j + 16 in the high one */
         __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
         __m128i r1 = _mm_loadu_si128((const __m128i *)(w + 20));
-        __m256i q0 = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4), eight);
-        __m256i q1 = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r1, 4), r1), m4), eight);
-        __m256i p0 = dot_s8s8(q0, _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = dot_s8s8(q1, _mm256_loadu_si256((const __m256i *)x[b + 1].q));
+        __m256i q0 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4);
+        __m256i q1 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r1, 4), r1), m4);
+        __m256i p0 = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b].m8s4), q0,
+                                   _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i p1 = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b + 1].m8s4), q1,
+                                   _mm256_loadu_si256((const __m256i *)x[b + 1].q));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w + 18)) * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
     }
     for (; b < blocks; b++, w += 18) {
         __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
-        __m256i q0 = _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4), eight);
-        __m256i p0 = dot_s8s8(q0, _mm256_loadu_si256((const __m256i *)x[b].q));
+        __m256i q0 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4);
+        __m256i p0 = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b].m8s4), q0,
+                                   _mm256_loadu_si256((const __m256i *)x[b].q));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
@@ -420,7 +439,10 @@ static float dot_q4_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
         const uint8_t *q = w + 2;
         int32_t sum = 0;
         for (int j = 0; j < 16; j++) {
-            sum += ((q[j] & 0xF) - 8) * x[b].q[j] + ((q[j] >> 4) - 8) * x[b].q[j + 16];
+            sum += (q[j] & 0xF) * x[b].q[j] + (q[j] >> 4) * x[b].q[j + 16];
+        }
+        for (int k = 0; k < 8; k++) {
+            sum += x[b].m8s4[k];
         }
         s += f16(rd16(w)) * x[b].d * (float)sum;
     }
