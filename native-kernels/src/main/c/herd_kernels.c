@@ -3,10 +3,12 @@
  * and splits matrix products and attention over it. Compiled without ISA flags, so nothing here
  * executes an instruction the CPU might lack.
  *
- * The pool: workers are created once per context. An idle worker spins on a generation counter for
- * a while (spin_us) and then sleeps on a condition variable, so back-to-back kernels of one decode
- * step start within a microsecond while an idle process costs no CPU. Work inside a job is handed out
- * in chunks from an atomic counter, so a worker the OS descheduled delays the job by one chunk at most.
+ * The pool: workers are created once per context. An idle worker spins on the job cursor for a while
+ * (spin_us) and then sleeps on a condition variable, so back-to-back kernels of one decode step start
+ * within a microsecond while an idle process costs no CPU. A job is a set of tasks (chunks of output
+ * rows, attention heads) claimed one at a time by whichever thread is free, the caller included; the
+ * caller waits only for tasks already running, so a worker the OS has descheduled (a busy or
+ * over-committed machine) delays a job by one task at most, and not at all when it had not started.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,7 +29,8 @@
 #define CPU_RELAX() __asm__ __volatile__("" ::: "memory")
 #endif
 
-typedef void (*job_fn)(void *arg, int tid, int nth);
+/* A job is `ntasks` independent tasks; task(arg, index, tid) runs each once, on some thread. */
+typedef void (*task_fn)(void *arg, int64_t task, int tid);
 
 typedef struct {
     pthread_t thread;
@@ -38,16 +41,27 @@ typedef struct {
     char pad[64];
 } worker;
 
+/* The job cursor packs generation, task count and next task into one word, so claiming a task is a
+ * single compare-and-swap that also proves the job is still the one the worker thinks it is: a worker
+ * that wakes late, after its job ended, can never take a task of the next one. The caller therefore
+ * waits only for tasks in progress, never for a worker the OS has not scheduled yet. */
+#define GEN_BITS 20
+#define TASK_BITS 22
+#define MAX_TASKS ((int64_t)1 << TASK_BITS)
+#define CUR_GEN(c) ((c) >> (2 * TASK_BITS))
+#define CUR_N(c) (((c) >> TASK_BITS) & (MAX_TASKS - 1))
+#define CUR_I(c) ((c) & (MAX_TASKS - 1))
+
 struct herd_ctx {
     const herd_isa *isa;
     int nth;
     worker *workers; /* [nth]; entry 0 is the calling thread */
     int64_t spin_ns;
 
-    job_fn fn;
+    task_fn fn;
     void *arg;
-    _Alignas(64) atomic_uint_fast64_t gen;
-    _Alignas(64) atomic_int pending;
+    _Alignas(64) _Atomic uint64_t cursor;
+    _Alignas(64) _Atomic int64_t done;
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -56,7 +70,6 @@ struct herd_ctx {
     void *act; /* quantized activations, grown on demand */
     size_t act_cap;
 };
-
 static int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -105,21 +118,36 @@ static void portable_init(void) {
 /* ------------------------------------------------------------------------------------------------
  * Pool
  * --------------------------------------------------------------------------------------------- */
+/* Claims and runs tasks of generation `gen` until none is left; returns how many it ran. */
+static int64_t run_tasks_of(herd_ctx *ctx, uint64_t gen, int tid) {
+    int64_t ran = 0;
+    uint64_t c = atomic_load_explicit(&ctx->cursor, memory_order_acquire);
+    while (CUR_GEN(c) == gen && CUR_I(c) < CUR_N(c)) {
+        if (atomic_compare_exchange_weak_explicit(&ctx->cursor, &c, c + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            ctx->fn(ctx->arg, (int64_t)CUR_I(c), tid);
+            ran++;
+            c = atomic_load_explicit(&ctx->cursor, memory_order_acquire);
+        }
+    }
+    return ran;
+}
+
 static void *worker_main(void *p) {
     worker *self = (worker *)p;
     herd_ctx *ctx = self->ctx;
-    uint_fast64_t seen = 0;
+    uint64_t seen = 0; /* the generation at creation: anything published since is news */
     for (;;) {
-        uint_fast64_t g = atomic_load_explicit(&ctx->gen, memory_order_acquire);
+        uint64_t g = CUR_GEN(atomic_load_explicit(&ctx->cursor, memory_order_acquire));
         if (g == seen) {
             int64_t start = now_ns();
             unsigned spins = 0;
-            while ((g = atomic_load_explicit(&ctx->gen, memory_order_acquire)) == seen) {
+            while ((g = CUR_GEN(atomic_load_explicit(&ctx->cursor, memory_order_acquire))) == seen) {
                 CPU_RELAX();
                 if ((++spins & 255) == 0 && now_ns() - start > ctx->spin_ns) {
                     pthread_mutex_lock(&ctx->mu);
                     ctx->sleepers++;
-                    while ((g = atomic_load_explicit(&ctx->gen, memory_order_acquire)) == seen) {
+                    while ((g = CUR_GEN(atomic_load_explicit(&ctx->cursor, memory_order_acquire))) == seen) {
                         pthread_cond_wait(&ctx->cv, &ctx->mu);
                     }
                     ctx->sleepers--;
@@ -132,32 +160,62 @@ static void *worker_main(void *p) {
         if (atomic_load_explicit(&ctx->stop, memory_order_acquire)) {
             return NULL;
         }
-        ctx->fn(ctx->arg, self->tid, ctx->nth);
-        atomic_fetch_sub_explicit(&ctx->pending, 1, memory_order_release);
+        int64_t ran = run_tasks_of(ctx, g, self->tid);
+        if (ran > 0) {
+            atomic_fetch_add_explicit(&ctx->done, ran, memory_order_release);
+        }
     }
 }
 
-/* Runs fn on every thread of the pool (the caller is thread 0) and returns when all are done. */
-static void run_job(herd_ctx *ctx, job_fn fn, void *arg) {
-    if (ctx->nth == 1) {
-        fn(arg, 0, 1);
-        return;
-    }
-    ctx->fn = fn;
-    ctx->arg = arg;
-    atomic_store_explicit(&ctx->pending, ctx->nth - 1, memory_order_relaxed);
-    /* the generation moves under the mutex, so a worker deciding to sleep cannot miss it */
+/* Publishes a new generation (under the mutex, so a worker deciding to sleep cannot miss it). */
+static uint64_t publish(herd_ctx *ctx, int64_t ntasks) {
     pthread_mutex_lock(&ctx->mu);
-    atomic_fetch_add_explicit(&ctx->gen, 1, memory_order_release);
+    uint64_t gen = (CUR_GEN(atomic_load_explicit(&ctx->cursor, memory_order_relaxed)) + 1) & ((1u << GEN_BITS) - 1);
+    atomic_store_explicit(&ctx->cursor, (gen << (2 * TASK_BITS)) | ((uint64_t)ntasks << TASK_BITS),
+                          memory_order_release);
     if (ctx->sleepers > 0) {
         pthread_cond_broadcast(&ctx->cv);
     }
     pthread_mutex_unlock(&ctx->mu);
-    fn(arg, 0, ctx->nth);
+    return gen;
+}
+
+typedef struct {
+    task_fn fn;
+    void *arg;
+    int64_t per, total;
+} batched_job;
+
+static void batched_task(void *p, int64_t t, int tid) {
+    batched_job *b = (batched_job *)p;
+    int64_t end = (t + 1) * b->per < b->total ? (t + 1) * b->per : b->total;
+    for (int64_t i = t * b->per; i < end; i++) {
+        b->fn(b->arg, i, tid);
+    }
+}
+
+/* Runs tasks [0, ntasks) of fn over the pool, the caller taking part, and returns when all are done. */
+static void run_job(herd_ctx *ctx, task_fn fn, void *arg, int64_t ntasks) {
+    if (ctx->nth == 1 || ntasks <= 1) {
+        for (int64_t t = 0; t < ntasks; t++) {
+            fn(arg, t, 0);
+        }
+        return;
+    }
+    if (ntasks >= MAX_TASKS) { /* more than the cursor counts: group them */
+        batched_job b = { fn, arg, (ntasks + MAX_TASKS - 2) / (MAX_TASKS - 1), ntasks };
+        run_job(ctx, batched_task, &b, (ntasks + b.per - 1) / b.per);
+        return;
+    }
+    ctx->fn = fn;
+    ctx->arg = arg;
+    atomic_store_explicit(&ctx->done, 0, memory_order_relaxed);
+    uint64_t gen = publish(ctx, ntasks);
+    int64_t mine = run_tasks_of(ctx, gen, 0);
     unsigned spins = 0;
-    while (atomic_load_explicit(&ctx->pending, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&ctx->done, memory_order_acquire) + mine < ntasks) {
         CPU_RELAX();
-        if (++spins > 4096) { /* a worker was descheduled mid-chunk: let it run */
+        if (++spins > 4096) { /* a worker was descheduled mid-task: let it run */
             sched_yield();
         }
     }
@@ -193,8 +251,8 @@ HERD_API herd_ctx *herd_create(int threads, int level, int spin_us) {
         free(ctx);
         return NULL;
     }
-    atomic_init(&ctx->gen, 0);
-    atomic_init(&ctx->pending, 0);
+    atomic_init(&ctx->cursor, 0);
+    atomic_init(&ctx->done, 0);
     atomic_init(&ctx->stop, 0);
     pthread_mutex_init(&ctx->mu, NULL);
     pthread_cond_init(&ctx->cv, NULL);
@@ -217,10 +275,7 @@ HERD_API void herd_destroy(herd_ctx *ctx) {
         return;
     }
     atomic_store_explicit(&ctx->stop, 1, memory_order_release);
-    pthread_mutex_lock(&ctx->mu);
-    atomic_fetch_add_explicit(&ctx->gen, 1, memory_order_release);
-    pthread_cond_broadcast(&ctx->cv);
-    pthread_mutex_unlock(&ctx->mu);
+    publish(ctx, 0); /* wakes every worker; they see stop and return */
     for (int t = 1; t < ctx->nth; t++) {
         pthread_join(ctx->workers[t].thread, NULL);
     }
@@ -272,24 +327,17 @@ typedef struct {
     float *y;
     int64_t out;
     int64_t chunk;
-    _Alignas(64) atomic_int_fast64_t next;
     /* activation quantization phase */
     const float *x;
     int quant_k;
 } matmul_job;
 
-static void matmul_worker(void *p, int tid, int nth) {
+static void matmul_task(void *p, int64_t t, int tid) {
     (void)tid;
-    (void)nth;
     matmul_job *j = (matmul_job *)p;
-    for (;;) {
-        int64_t o0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
-        if (o0 >= j->out) {
-            return;
-        }
-        int64_t o1 = o0 + j->chunk < j->out ? o0 + j->chunk : j->out;
-        j->isa->matmul_rows(j->dtype, j->w, j->row_bytes, j->xa, j->xa_stride, j->n, j->in, j->y, j->out, o0, o1);
-    }
+    int64_t o0 = t * j->chunk;
+    int64_t o1 = o0 + j->chunk < j->out ? o0 + j->chunk : j->out;
+    j->isa->matmul_rows(j->dtype, j->w, j->row_bytes, j->xa, j->xa_stride, j->n, j->in, j->y, j->out, o0, o1);
 }
 
 static void quantize_rows(matmul_job *j, int32_t r0, int32_t r1) {
@@ -303,12 +351,9 @@ static void quantize_rows(matmul_job *j, int32_t r0, int32_t r1) {
     }
 }
 
-static void quant_worker(void *p, int tid, int nth) {
-    matmul_job *j = (matmul_job *)p;
-    int32_t per = (j->n + nth - 1) / nth;
-    int32_t r0 = tid * per;
-    int32_t r1 = r0 + per < j->n ? r0 + per : j->n;
-    quantize_rows(j, r0, r1);
+static void quant_task(void *p, int64_t r, int tid) {
+    (void)tid;
+    quantize_rows((matmul_job *)p, (int32_t)r, (int32_t)r + 1);
 }
 
 static int64_t row_bytes_of(int dtype, int64_t in) {
@@ -348,7 +393,7 @@ HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, i
             return HERD_ENOMEM;
         }
         if (ctx->nth > 1 && n > 1 && (int64_t)n * in >= 16384) {
-            run_job(ctx, quant_worker, &j);
+            run_job(ctx, quant_task, &j, n);
         } else {
             quantize_rows(&j, 0, n);
         }
@@ -369,8 +414,7 @@ HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, i
         chunk = 1;
     }
     j.chunk = chunk;
-    atomic_init(&j.next, 0);
-    run_job(ctx, matmul_worker, &j);
+    run_job(ctx, matmul_task, &j, (out + chunk - 1) / chunk);
     return 0;
 }
 
@@ -432,14 +476,11 @@ typedef struct {
     const float *q, *k, *v;
     const int32_t *pos;
     float *out;
-    int64_t tasks;
     int64_t max_len;
-    _Alignas(64) atomic_int_fast64_t next;
     atomic_int failed;
 } attn_job;
 
-static void attn_worker(void *p, int tid, int nth) {
-    (void)nth;
+static void attn_task(void *p, int64_t t, int tid) {
     attn_job *j = (attn_job *)p;
     worker *self = &j->ctx->workers[tid];
     if (grow((void **)&self->scratch, &self->scratch_cap, sizeof(float) * (size_t)(j->per * j->max_len)) == NULL) {
@@ -448,22 +489,16 @@ static void attn_worker(void *p, int tid, int nth) {
     }
     int32_t group = j->n_heads / j->n_kv;
     int64_t q_dim = (int64_t)j->n_heads * j->hd, kv_dim = (int64_t)j->n_kv * j->hd;
-    for (;;) {
-        int64_t t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (t >= j->tasks) {
-            return;
-        }
-        int32_t s = (int32_t)(t % j->split);
-        int32_t kvh = (int32_t)(t / j->split % j->n_kv);
-        int64_t r = t / j->split / j->n_kv;
-        int32_t pos = j->pos[r];
-        int32_t start = j->chunk == 0 ? 0 : pos - pos % j->chunk;
-        int32_t h0 = kvh * group + s * j->per;
-        int64_t qo = r * q_dim + (int64_t)h0 * j->hd;
-        int64_t ko = (int64_t)kvh * j->hd;
-        j->ctx->isa->attn_heads(j->q + qo, j->per, j->hd, j->k + ko, j->v + ko, kv_dim, start, pos, j->scale,
-                                self->scratch, j->out + qo);
-    }
+    int32_t s = (int32_t)(t % j->split);
+    int32_t kvh = (int32_t)(t / j->split % j->n_kv);
+    int64_t r = t / j->split / j->n_kv;
+    int32_t pos = j->pos[r];
+    int32_t start = j->chunk == 0 ? 0 : pos - pos % j->chunk;
+    int32_t h0 = kvh * group + s * j->per;
+    int64_t qo = r * q_dim + (int64_t)h0 * j->hd;
+    int64_t ko = (int64_t)kvh * j->hd;
+    j->ctx->isa->attn_heads(j->q + qo, j->per, j->hd, j->k + ko, j->v + ko, kv_dim, start, pos, j->scale,
+                            self->scratch, j->out + qo);
 }
 
 HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale,
@@ -490,11 +525,10 @@ HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, 
     attn_job j = {
         .ctx = ctx, .n_heads = n_heads, .n_kv = n_kv_heads, .hd = head_dim, .chunk = chunk, .split = split,
         .per = group / split, .scale = scale, .q = q, .k = k_cache, .v = v_cache, .pos = positions, .out = out,
-        .tasks = (int64_t)n * n_kv_heads * split, .max_len = max_len,
+        .max_len = max_len,
     };
-    atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
-    run_job(ctx, attn_worker, &j);
+    run_job(ctx, attn_task, &j, (int64_t)n * n_kv_heads * split);
     return atomic_load(&j.failed) ? HERD_ENOMEM : 0;
 }
 
@@ -503,18 +537,18 @@ HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, 
  * --------------------------------------------------------------------------------------------- */
 typedef struct {
     float *a, *b, *c;
-    int64_t n;
+    int64_t n, per;
     int init;
 } triad_job;
 
-static void triad_worker(void *p, int tid, int nth) {
+static void triad_task(void *p, int64_t t, int tid) {
+    (void)tid;
     triad_job *j = (triad_job *)p;
-    int64_t per = (j->n + nth - 1) / nth;
-    int64_t i0 = tid * per, i1 = i0 + per < j->n ? i0 + per : j->n;
+    int64_t i0 = t * j->per, i1 = i0 + j->per < j->n ? i0 + j->per : j->n;
     float *restrict a = j->a;
     const float *restrict b = j->b;
     const float *restrict c = j->c;
-    if (j->init) { /* first touch by the thread that streams the slice later */
+    if (j->init) {
         for (int64_t i = i0; i < i1; i++) {
             j->a[i] = 0;
             j->b[i] = 1;
@@ -528,7 +562,9 @@ static void triad_worker(void *p, int tid, int nth) {
 }
 
 HERD_API double herd_triad(herd_ctx *ctx, int64_t elements, int32_t reps) {
-    triad_job j = { .n = elements, .init = 1 };
+    /* slices of 256 KiB: small enough to balance, long enough to stream */
+    triad_job j = { .n = elements, .per = 65536, .init = 1 };
+    int64_t tasks = (elements + j.per - 1) / j.per;
     size_t bytes = (size_t)elements * sizeof(float);
     if (posix_memalign((void **)&j.a, 64, bytes) || posix_memalign((void **)&j.b, 64, bytes)
         || posix_memalign((void **)&j.c, 64, bytes)) {
@@ -537,12 +573,12 @@ HERD_API double herd_triad(herd_ctx *ctx, int64_t elements, int32_t reps) {
         free(j.c);
         return -1;
     }
-    run_job(ctx, triad_worker, &j);
+    run_job(ctx, triad_task, &j, tasks);
     j.init = 0;
     double best = 0;
     for (int32_t r = 0; r < reps; r++) {
         int64_t t0 = now_ns();
-        run_job(ctx, triad_worker, &j);
+        run_job(ctx, triad_task, &j, tasks);
         double gbs = 3.0 * (double)bytes / (double)(now_ns() - t0);
         best = gbs > best ? gbs : best;
     }

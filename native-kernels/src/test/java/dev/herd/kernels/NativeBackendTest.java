@@ -4,6 +4,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -23,6 +25,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Loading, argument checking, threading and GC safety of {@link NativeBackend}. */
+// a pool that deadlocks fails the test instead of hanging the build (a native wait cannot be interrupted)
+@Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class NativeBackendTest {
     private static Arena arena;
     private static NativeBackend backend;
@@ -131,6 +135,24 @@ class NativeBackendTest {
         assertThrows(IllegalStateException.class, () -> b.softmax(new float[4], 0, 4));
         Tensor w = RandomWeights.matrix("w", DType.F32, 4, 8, 1, arena);
         assertThrows(IllegalStateException.class, () -> b.matmul(w, new float[8], new float[4], 1));
+    }
+
+    /** Workers that have not started yet when the pool stops, or when the first job comes, must not hang it. */
+    @Test
+    void poolsStartAndStopAtOnce() throws Exception {
+        Tensor w = RandomWeights.matrix("w", DType.F32, 64, 2048, 3, arena);
+        float[] x = RandomWeights.gaussian(2048, 1.0, 4);
+        float[] expected = new float[64];
+        backend.matmul(w, x, expected, 1);
+        for (int i = 0; i < 200; i++) {
+            try (NativeBackend b = NativeBackend.load(1 + i % 4, NativeBackend.Isa.AUTO, i % 3 == 0 ? 0 : 50)) {
+                if (i % 2 == 0) {
+                    float[] y = new float[64];
+                    b.matmul(w, x, y, 1);
+                    assertArrayEquals(expected, y);
+                }
+            }
+        }
     }
 
     @Test
