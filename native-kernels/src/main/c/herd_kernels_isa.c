@@ -378,19 +378,26 @@ static inline __m256i madd_acc(__m256i acc, __m256i scales, __m256i p16) {
 
 static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 #if HERD_LEVEL >= 2
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+#define Q8_0_BLOCK(acc, k)                                                                                    \
+    do {                                                                                                      \
+        const uint8_t *blk = w + 34 * (k);                                                                    \
+        __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)(blk + 2)),                                  \
+                             _mm256_loadu_si256((const __m256i *)x[b + (k)].q));                               \
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(blk)) * x[b + (k)].d), _mm256_cvtepi32_ps(p), acc);       \
+    } while (0)
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t b = 0;
-    for (; b + 2 <= blocks; b += 2, w += 68) {
-        __m256i p0 = dot_s8s8(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = dot_s8s8(_mm256_loadu_si256((const __m256i *)(w + 36)), _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w + 34)) * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    for (; b + 4 <= blocks; b += 4, w += 136) {
+        Q8_0_BLOCK(acc0, 0);
+        Q8_0_BLOCK(acc1, 1);
+        Q8_0_BLOCK(acc2, 2);
+        Q8_0_BLOCK(acc3, 3);
     }
     for (; b < blocks; b++, w += 34) {
-        __m256i p0 = dot_s8s8(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_loadu_si256((const __m256i *)x[b].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        Q8_0_BLOCK(acc0, 0);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+#undef Q8_0_BLOCK
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 #else
     float s = 0;
     for (int64_t b = 0; b < blocks; b++, w += 34) {
@@ -410,29 +417,31 @@ static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 static float dot_q4_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 #if HERD_LEVEL >= 2
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    /* byte j holds element j in its low nibble and j + 16 in its high one: the 16 bytes go to both
+     * halves of a register and the upper half is shifted down by 4 */
+    const __m256i shift = _mm256_setr_epi64x(0, 0, 4, 4);
+#define Q4_0_BLOCK(acc, k)                                                                                    \
+    do {                                                                                                      \
+        const uint8_t *blk = w + 18 * (k);                                                                    \
+        __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));               \
+        __m256i q = _mm256_and_si256(_mm256_srlv_epi64(raw, shift), m4);                                      \
+        __m256i p = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b + (k)].m8s4), q,                     \
+                                  _mm256_loadu_si256((const __m256i *)x[b + (k)].q));                          \
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(blk)) * x[b + (k)].d), _mm256_cvtepi32_ps(p), acc);       \
+    } while (0)
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t b = 0;
-    for (; b + 2 <= blocks; b += 2, w += 36) {
-        /* byte j: element j in the low nibble, j + 16 in the high one */
-        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
-        __m128i r1 = _mm_loadu_si128((const __m128i *)(w + 20));
-        __m256i q0 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4);
-        __m256i q1 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r1, 4), r1), m4);
-        __m256i p0 = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b].m8s4), q0,
-                                   _mm256_loadu_si256((const __m256i *)x[b].q));
-        __m256i p1 = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b + 1].m8s4), q1,
-                                   _mm256_loadu_si256((const __m256i *)x[b + 1].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w + 18)) * x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    for (; b + 4 <= blocks; b += 4, w += 72) {
+        Q4_0_BLOCK(acc0, 0);
+        Q4_0_BLOCK(acc1, 1);
+        Q4_0_BLOCK(acc2, 2);
+        Q4_0_BLOCK(acc3, 3);
     }
     for (; b < blocks; b++, w += 18) {
-        __m128i r0 = _mm_loadu_si128((const __m128i *)(w + 2));
-        __m256i q0 = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r0, 4), r0), m4);
-        __m256i p0 = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b].m8s4), q0,
-                                   _mm256_loadu_si256((const __m256i *)x[b].q));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(w)) * x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+        Q4_0_BLOCK(acc0, 0);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+#undef Q4_0_BLOCK
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 #else
     float s = 0;
     for (int64_t b = 0; b < blocks; b++, w += 18) {
