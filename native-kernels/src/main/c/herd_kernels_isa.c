@@ -494,8 +494,9 @@ static float dot_q4_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
                                     _mm_loadu_si128((const __m128i *)(x[b].bsums + 8)));
         __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m8));
         accm = _mm_fmadd_ps(_mm_set1_ps(-dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, bs)), accm);
-        int16_t sc16[8];
-        _mm_storeu_si128((__m128i *)sc16, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc8)));
+        /* the 8 scales as int16 in both halves; a byte shuffle then spreads scale k over a register */
+        __m128i s128 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc8));
+        __m256i sc = _mm256_broadcastsi128_si256(s128);
         const uint8_t *q4 = w + 16;
         const int8_t *q8 = x[b].q;
         __m256i sumi = _mm256_setzero_si256();
@@ -505,8 +506,8 @@ static float dot_q4_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
             __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
             __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-            sumi = madd_acc(sumi, _mm256_set1_epi16(sc16[2 * j]), pl);
-            sumi = madd_acc(sumi, _mm256_set1_epi16(sc16[2 * j + 1]), ph);
+            sumi = madd_acc(sumi, _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j)))), pl);
+            sumi = madd_acc(sumi, _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1)))), ph);
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -542,6 +543,14 @@ static float dot_q4_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
  * of 16 elements. Σ x·a = d·da·(Σ_g sc_g·Σ q·qa - 32·Σ_g sc_g·bsum_g). Within each half of 128:
  * elements [0,32) take ql[0..32) low nibbles and qh bits 0-1, [32,64) ql[32..64) low and bits 2-3,
  * [64,96) ql[0..32) high nibbles and bits 4-5, [96,128) ql[32..64) high and bits 6-7. */
+#if HERD_LEVEL >= 2
+/* int16 scales g (low 128 bits) and g + 1 (high 128 bits) from the 16 int8 scales */
+static inline __m256i q6k_scale_pair(__m128i sc, int g) {
+    const long long ones = 0x0101010101010101LL;
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, _mm_set_epi64x(ones * (g + 1), ones * g)));
+}
+#endif
+
 static float dot_q6_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
 #if HERD_LEVEL >= 2
     const __m256i m15 = _mm256_set1_epi8(15);
@@ -555,8 +564,6 @@ static float dot_q6_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
         __m128i sc = _mm_loadu_si128((const __m128i *)scales);
         __m256i sc16 = _mm256_cvtepi8_epi16(sc);
         __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[b].bsums), sc16), 5);
-        int16_t s16[16];
-        _mm256_storeu_si256((__m256i *)s16, sc16);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h));
@@ -573,11 +580,10 @@ static float dot_q6_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
             __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(a + 64)));
             __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(a + 96)));
             /* each 32-element vector spans two groups of 16: low 128 bits take scale g, high g + 1 */
-            const int16_t *g = s16 + 8 * h;
-            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[1]), _mm_set1_epi16(g[0])), p0);
-            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[3]), _mm_set1_epi16(g[2])), p1);
-            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[5]), _mm_set1_epi16(g[4])), p2);
-            sumi = madd_acc(sumi, _mm256_set_m128i(_mm_set1_epi16(g[7]), _mm_set1_epi16(g[6])), p3);
+            sumi = madd_acc(sumi, q6k_scale_pair(sc, 8 * h), p0);
+            sumi = madd_acc(sumi, q6k_scale_pair(sc, 8 * h + 2), p1);
+            sumi = madd_acc(sumi, q6k_scale_pair(sc, 8 * h + 4), p2);
+            sumi = madd_acc(sumi, q6k_scale_pair(sc, 8 * h + 6), p3);
         }
         sumi = _mm256_sub_epi32(sumi, offset);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
