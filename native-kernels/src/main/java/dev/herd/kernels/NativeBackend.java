@@ -100,20 +100,28 @@ public final class NativeBackend implements Backend {
     private final MemorySegment fAttention;
     private final MemorySegment fTriad;
 
-    private NativeBackend(Arena arena, SymbolLookup lib, MemorySegment ctx, int threads) throws Throwable {
+    private NativeBackend(Arena arena, Symbols lib, MemorySegment ctx, int threads) throws Throwable {
         this.arena = arena;
         this.ctx = ctx;
         this.threads = threads;
-        this.fDestroy = lib.findOrThrow("herd_destroy");
-        this.fMatmul = lib.findOrThrow("herd_matmul");
-        this.fGetRow = lib.findOrThrow("herd_get_row");
-        this.fRmsNorm = lib.findOrThrow("herd_rmsnorm");
-        this.fRope = lib.findOrThrow("herd_rope");
-        this.fSoftmax = lib.findOrThrow("herd_softmax");
-        this.fSwiglu = lib.findOrThrow("herd_swiglu");
-        this.fAttention = lib.findOrThrow("herd_attention");
-        this.fTriad = lib.findOrThrow("herd_triad");
-        this.isa = Isa.ofCode((int) ISA_LEVEL.invokeExact(lib.findOrThrow("herd_isa_level"), ctx));
+        this.fDestroy = lib.find("herd_destroy");
+        this.fMatmul = lib.find("herd_matmul");
+        this.fGetRow = lib.find("herd_get_row");
+        this.fRmsNorm = lib.find("herd_rmsnorm");
+        this.fRope = lib.find("herd_rope");
+        this.fSoftmax = lib.find("herd_softmax");
+        this.fSwiglu = lib.find("herd_swiglu");
+        this.fAttention = lib.find("herd_attention");
+        this.fTriad = lib.find("herd_triad");
+        this.isa = Isa.ofCode((int) ISA_LEVEL.invokeExact(lib.find("herd_isa_level"), ctx));
+    }
+
+    /** Symbols of the loaded library; a missing one means the file is not (this version of) the kernels. */
+    private record Symbols(SymbolLookup lookup, Path file) {
+        MemorySegment find(String name) throws NativeUnavailableException {
+            return lookup.find(name).orElseThrow(() -> new NativeUnavailableException(
+                    file + " is not a matching Herd kernel library: it has no " + name));
+        }
     }
 
     /** The best kernels for this CPU on {@code threads} threads (the calling thread counts as one). */
@@ -126,6 +134,7 @@ public final class NativeBackend implements Backend {
      * @param isa        kernel level; anything but {@link Isa#AUTO} fails when the CPU cannot run it
      * @param spinMicros how long idle workers busy-wait for the next kernel before sleeping
      */
+    @SuppressWarnings("restricted") // loading native code is what this class is for
     public static NativeBackend load(int threads, Isa isa, int spinMicros) throws NativeUnavailableException {
         if (threads < 1 || threads > 1024) {
             throw new IllegalArgumentException("threads must be in [1, 1024], got " + threads);
@@ -136,17 +145,17 @@ public final class NativeBackend implements Backend {
         Path file = NativeLibraryFile.locate();
         Arena arena = Arena.ofShared();
         try {
-            SymbolLookup lib;
+            Symbols lib;
             try {
-                lib = SymbolLookup.libraryLookup(file, arena);
+                lib = new Symbols(SymbolLookup.libraryLookup(file, arena), file);
             } catch (IllegalArgumentException e) {
                 throw new NativeUnavailableException("cannot load " + file + ": " + e.getMessage(), e);
             }
-            if (isa != Isa.AUTO && (int) ISA_SUPPORTED.invokeExact(lib.findOrThrow("herd_isa_supported"), isa.code) == 0) {
+            if (isa != Isa.AUTO && (int) ISA_SUPPORTED.invokeExact(lib.find("herd_isa_supported"), isa.code) == 0) {
                 throw new NativeUnavailableException("this CPU cannot run the " + isa + " kernels (or " + file
                         + " does not contain them)");
             }
-            MemorySegment ctx = (MemorySegment) CREATE.invokeExact(lib.findOrThrow("herd_create"), threads, isa.code,
+            MemorySegment ctx = (MemorySegment) CREATE.invokeExact(lib.find("herd_create"), threads, isa.code,
                     spinMicros);
             if (ctx.equals(MemorySegment.NULL)) {
                 throw new NativeUnavailableException("cannot start the native kernels' " + threads + " threads");
@@ -442,6 +451,7 @@ public final class NativeBackend implements Backend {
         throw new IllegalStateException(t);
     }
 
+    @SuppressWarnings("restricted")
     private static MethodHandle handle(FunctionDescriptor fd, Linker.Option... options) {
         return LINKER.downcallHandle(fd, options);
     }
