@@ -124,6 +124,11 @@ public final class NativeBackend implements Backend {
         }
     }
 
+    /** The best kernels for this CPU on as many threads as the JVM may use cores. */
+    public static NativeBackend load() throws NativeUnavailableException {
+        return load(Runtime.getRuntime().availableProcessors());
+    }
+
     /** The best kernels for this CPU on {@code threads} threads (the calling thread counts as one). */
     public static NativeBackend load(int threads) throws NativeUnavailableException {
         return load(threads, Isa.AUTO, DEFAULT_SPIN_MICROS);

@@ -2,19 +2,26 @@ package dev.herd.kernels;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Locale;
 
 /**
  * Finds the kernel library on disk: the file named by the system property {@value #PATH_PROPERTY}
- * when set, otherwise the copy built into this module's jar, extracted once into a per-user cache
- * directory named after its content hash (so different builds never overwrite each other, and a
- * library another process is using is never rewritten).
+ * when set; otherwise the one built into this module's classes, used in place when they are a
+ * directory, or extracted from the jar once into a per-user cache directory named after its content
+ * hash (so different builds never overwrite each other, and a library another process is using is
+ * never rewritten).
  */
 final class NativeLibraryFile {
     static final String PATH_PROPERTY = "herd.native.library";
@@ -52,6 +59,14 @@ final class NativeLibraryFile {
                     + System.getProperty("os.arch") + " (they are built for Linux only)");
         }
         String resource = "native/" + platform + "/" + LIBRARY_NAME;
+        URL url = NativeLibraryFile.class.getClassLoader().getResource(resource);
+        if (url != null && url.getProtocol().equals("file")) {
+            try {
+                return Path.of(url.toURI()); // classes on disk (a build tree): load in place
+            } catch (URISyntaxException | IllegalArgumentException e) {
+                // an unusual file URL: fall back to extracting a copy
+            }
+        }
         byte[] bytes;
         try (InputStream in = NativeLibraryFile.class.getClassLoader().getResourceAsStream(resource)) {
             if (in == null) {
@@ -62,19 +77,21 @@ final class NativeLibraryFile {
         } catch (IOException e) {
             throw new NativeUnavailableException("cannot read " + resource + ": " + e.getMessage(), e);
         }
-        return extract(bytes);
+        return extract(bytes, Path.of(System.getProperty("java.io.tmpdir"),
+                "herd-native-" + System.getProperty("user.name", "user")));
     }
 
-    private static Path extract(byte[] bytes) throws NativeUnavailableException {
-        String hash = sha256(bytes).substring(0, 16);
-        Path dir = Path.of(System.getProperty("java.io.tmpdir"),
-                "herd-native-" + System.getProperty("user.name", "user"), hash);
+    /** Writes {@code bytes} to {@code cacheRoot/<content hash>/libherd_kernels.so} unless already there. */
+    static Path extract(byte[] bytes, Path cacheRoot) throws NativeUnavailableException {
+        Path dir = cacheRoot.resolve(sha256(bytes).substring(0, 16));
         Path target = dir.resolve(LIBRARY_NAME);
         try {
-            if (Files.isRegularFile(target) && Files.size(target) == bytes.length) {
+            // reuse a copy only when it is byte for byte this library (never trust a name in a shared temp dir)
+            if (Files.isRegularFile(target) && Files.size(target) == bytes.length
+                    && Arrays.equals(Files.readAllBytes(target), bytes)) {
                 return target;
             }
-            Files.createDirectories(dir);
+            createPrivateDirectories(dir);
             // write aside and rename, so a concurrent loader sees either no file or the whole file
             Path tmp = Files.createTempFile(dir, "lib", ".tmp");
             try {
@@ -87,6 +104,28 @@ final class NativeLibraryFile {
         } catch (IOException e) {
             throw new NativeUnavailableException("cannot extract the native kernels to " + target + ": " + e, e);
         }
+    }
+
+    /** The cache directories, readable and writable by this user only where the file system has owners. */
+    private static void createPrivateDirectories(Path dir) throws IOException {
+        if (!FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+            Files.createDirectories(dir);
+            return;
+        }
+        Path userDir = dir.getParent();
+        if (!Files.isDirectory(userDir)) {
+            try {
+                Files.createDirectory(userDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            } catch (FileAlreadyExistsException raced) {
+                // another process made it first: checked below like any existing one
+            }
+        }
+        var me = userDir.getFileSystem().getUserPrincipalLookupService()
+                .lookupPrincipalByName(System.getProperty("user.name"));
+        if (!Files.getOwner(userDir).equals(me)) {
+            throw new IOException(userDir + " belongs to " + Files.getOwner(userDir) + ", not " + me);
+        }
+        Files.createDirectories(dir);
     }
 
     private static String sha256(byte[] bytes) {

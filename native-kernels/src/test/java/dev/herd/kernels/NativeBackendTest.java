@@ -94,11 +94,35 @@ class NativeBackendTest {
     }
 
     @Test
-    void extractsTheLibraryOnceByContent() throws Exception {
-        Path a = NativeLibraryFile.locate();
-        Path b = NativeLibraryFile.locate();
-        assertEquals(a, b);
-        assertTrue(Files.size(a) > 0);
+    void extractsTheLibraryFromAJarOnceByContent(@TempDir Path dir) throws Exception {
+        byte[] lib = Files.readAllBytes(NativeLibraryFile.locate());
+        Path cache = dir.resolve("cache");
+        Path a = NativeLibraryFile.extract(lib, cache);
+        assertArrayEquals(lib, Files.readAllBytes(a));
+        assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(cache)));
+        var written = Files.getLastModifiedTime(a);
+        Thread.sleep(20);
+        assertEquals(a, NativeLibraryFile.extract(lib, cache));
+        assertEquals(written, Files.getLastModifiedTime(a), "an intact copy is reused, not rewritten");
+
+        Files.write(a, new byte[lib.length]); // same size, other content: replaced
+        assertEquals(a, NativeLibraryFile.extract(lib, cache));
+        assertArrayEquals(lib, Files.readAllBytes(a));
+
+        // and the extracted copy is a working library
+        String saved = System.getProperty(NativeLibraryFile.PATH_PROPERTY);
+        System.setProperty(NativeLibraryFile.PATH_PROPERTY, a.toString());
+        try (NativeBackend b = NativeBackend.load(1)) {
+            float[] x = {3, 4};
+            b.rmsNorm(x, null, 0f, 2, 1, x);
+            assertArrayEquals(new float[] {(float) (3 / Math.sqrt(12.5)), (float) (4 / Math.sqrt(12.5))}, x, 1e-6f);
+        } finally {
+            if (saved == null) {
+                System.clearProperty(NativeLibraryFile.PATH_PROPERTY);
+            } else {
+                System.setProperty(NativeLibraryFile.PATH_PROPERTY, saved);
+            }
+        }
     }
 
     /** Model weights arrive as read-only mappings of files; the kernels read them in place. */
