@@ -11,7 +11,6 @@
  * over-committed machine) delays a job by one task at most, and not at all when it had not started.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>

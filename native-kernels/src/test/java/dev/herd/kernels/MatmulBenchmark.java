@@ -31,7 +31,8 @@ import java.util.concurrent.TimeUnit;
  * the weight (at least 512 MiB) that none is still in a cache when it comes round again.
  *
  * <p>Run through {@code ops/bench/kernels.sh} (or this class's {@code main}, which takes JMH's options
- * and prints the GB/s table after JMH's own); it is never part of the build's tests.
+ * and prints the GB/s table after JMH's own); it is never part of the build's tests. The machine's
+ * other load skews single runs: compare numbers from one run, and note the load average.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -48,6 +49,10 @@ public class MatmulBenchmark {
     @Param({"1", "2"})
     public int threads;
 
+    /** Kernel level: AUTO picks the best for this CPU; PORTABLE or AVX2 show what older CPUs get. */
+    @Param({"AUTO"})
+    public NativeBackend.Isa isa;
+
     @Param({"4096"})
     public int rows;
 
@@ -63,7 +68,7 @@ public class MatmulBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws NativeUnavailableException {
-        backend = NativeBackend.load(threads);
+        backend = NativeBackend.load(threads, isa, NativeBackend.DEFAULT_SPIN_MICROS);
         arena = Arena.ofShared();
         Tensor first = RandomWeights.matrix("w", type, rows, cols, 42, arena);
         int copies = (int) Math.max(2, (WORKING_SET + first.data().byteSize() - 1) / first.data().byteSize());
@@ -111,7 +116,8 @@ public class MatmulBenchmark {
             }
         }
         System.out.println();
-        System.out.printf(Locale.ROOT, "%-6s %4s %7s %10s %8s %8s%n", "type", "thr", "MiB", "us/op", "GB/s", "triad%");
+        System.out.printf(Locale.ROOT, "%-6s %-8s %4s %7s %10s %8s %8s%n", "type", "isa", "thr", "MiB", "us/op", "GB/s",
+                "triad%");
         for (RunResult r : results) {
             var p = r.getParams();
             DType type = DType.valueOf(p.getParam("type"));
@@ -119,8 +125,8 @@ public class MatmulBenchmark {
             long bytes = type.byteSize(Long.parseLong(p.getParam("rows")) * Long.parseLong(p.getParam("cols")));
             double us = r.getPrimaryResult().getScore();
             double gbs = bytes / (us * 1e3);
-            System.out.printf(Locale.ROOT, "%-6s %4d %7.1f %10.1f %8.1f %7.0f%%%n", type, threads, bytes / 1048576.0,
-                    us, gbs, 100 * gbs / triad.get(threads));
+            System.out.printf(Locale.ROOT, "%-6s %-8s %4d %7.1f %10.1f %8.1f %7.0f%%%n", type, p.getParam("isa"), threads,
+                    bytes / 1048576.0, us, gbs, 100 * gbs / triad.get(threads));
         }
         triad.forEach((t, g) -> System.out.printf(Locale.ROOT, "triad (f32, 3 x 128 MiB) on %d thread(s): %.1f GB/s%n", t, g));
     }
