@@ -40,6 +40,12 @@ typedef struct herd_isa {
      * apart; scores has room for nh · (t1 - t0 + 1) floats. */
     void (*attn_heads)(const float *q, int32_t nh, int32_t head_dim, const float *k, const float *v,
                        int64_t kv_stride, int64_t t0, int64_t t1, float scale, float *scores, float *out);
+    /* Unnormalised attention of all heads of one query row over keys [t0, t1] (rows kv_dim apart):
+     * per head the max score m, Σ e^(s - m) in l and Σ e^(s - m)·v in acc (n_heads · head_dim);
+     * scores has room for n_heads · (t1 - t0 + 1) floats. */
+    void (*attn_partial)(const float *q, int32_t n_heads, int32_t group, int32_t head_dim, const float *k,
+                         const float *v, int64_t kv_dim, int64_t t0, int64_t t1, float scale, float *scores,
+                         float *m, float *l, float *acc);
 } herd_isa;
 
 extern const herd_isa herd_isa_portable;

@@ -68,6 +68,8 @@ struct herd_ctx {
 
     void *act; /* quantized activations, grown on demand */
     size_t act_cap;
+    float *partials; /* attention slices awaiting their merge, grown on demand */
+    size_t partials_cap;
 };
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -285,6 +287,7 @@ HERD_API void herd_destroy(herd_ctx *ctx) {
     pthread_cond_destroy(&ctx->cv);
     free(ctx->workers);
     free(ctx->act);
+    free(ctx->partials);
     free(ctx);
 }
 
@@ -464,9 +467,9 @@ HERD_API void herd_swiglu(herd_ctx *ctx, float *gate, const float *up, int64_t l
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Attention: tasks are (query row, kv head, slice of that kv head's query heads). Heads sharing a kv
- * head are kept together when there are enough tasks (each key/value row is then read once per
- * group); with few rows and kv heads the groups are split so every thread has work.
+ * Attention, many query rows (prefill): tasks are (query row, kv head, slice of that kv head's query
+ * heads). Heads sharing a kv head are kept together when there are enough tasks (each key/value row is
+ * then read once per group); with few rows and kv heads the groups are split so every thread has work.
  * --------------------------------------------------------------------------------------------- */
 typedef struct {
     herd_ctx *ctx;
@@ -500,11 +503,113 @@ static void attn_task(void *p, int64_t t, int tid) {
                             self->scratch, j->out + qo);
 }
 
+/* Few query rows (decode): tasks are (row, slice of its key range), each over all heads, so the cache
+ * is read in whole rows, in order, and split over threads even for one row; slices are merged after.
+ * Per task the partials hold, per head, m, l and acc[head_dim]. */
+#define SPLIT_MAX_ROWS 4
+
+typedef struct {
+    herd_ctx *ctx;
+    int32_t n_heads, group, hd;
+    float scale;
+    int64_t kv_dim, slice;
+    const float *q, *k, *v;
+    int64_t first_task[SPLIT_MAX_ROWS + 1]; /* tasks of row r: [first_task[r], first_task[r + 1]) */
+    int64_t start[SPLIT_MAX_ROWS], pos[SPLIT_MAX_ROWS];
+    float *partials;
+    atomic_int failed;
+} split_job;
+
+static void split_task(void *p, int64_t t, int tid) {
+    split_job *j = (split_job *)p;
+    int r = 0;
+    while (t >= j->first_task[r + 1]) {
+        r++;
+    }
+    int64_t t0 = j->start[r] + (t - j->first_task[r]) * j->slice;
+    int64_t t1 = t0 + j->slice - 1 < j->pos[r] ? t0 + j->slice - 1 : j->pos[r];
+    worker *self = &j->ctx->workers[tid];
+    if (grow((void **)&self->scratch, &self->scratch_cap, sizeof(float) * (size_t)(j->n_heads * j->slice)) == NULL) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    size_t stride = (size_t)j->n_heads * (size_t)(j->hd + 2);
+    float *m = j->partials + (size_t)t * stride;
+    float *l = m + j->n_heads;
+    float *acc = l + j->n_heads;
+    j->ctx->isa->attn_partial(j->q + (int64_t)r * j->n_heads * j->hd, j->n_heads, j->group, j->hd, j->k, j->v,
+                              j->kv_dim, t0, t1, j->scale, self->scratch, m, l, acc);
+}
+
+static int attention_split(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t hd, float scale, int32_t chunk,
+                           const float *q, const int32_t *positions, int32_t n, const float *k, const float *v,
+                           float *out) {
+    split_job j = {
+        .ctx = ctx, .n_heads = n_heads, .group = n_heads / n_kv_heads, .hd = hd, .scale = scale,
+        .kv_dim = (int64_t)n_kv_heads * hd, .q = q, .k = k, .v = v,
+    };
+    int64_t max_len = 1;
+    for (int32_t r = 0; r < n; r++) {
+        j.pos[r] = positions[r];
+        j.start[r] = chunk == 0 ? 0 : positions[r] - positions[r] % chunk;
+        max_len = j.pos[r] - j.start[r] + 1 > max_len ? j.pos[r] - j.start[r] + 1 : max_len;
+    }
+    /* about four slices per thread for the longest row, none shorter than 64 keys */
+    int64_t slice = (max_len + 4L * ctx->nth - 1) / (4L * ctx->nth);
+    j.slice = slice < 64 ? 64 : slice;
+    j.first_task[0] = 0;
+    for (int32_t r = 0; r < n; r++) {
+        j.first_task[r + 1] = j.first_task[r] + (j.pos[r] - j.start[r] + j.slice) / j.slice;
+    }
+    int64_t tasks = j.first_task[n];
+    size_t stride = (size_t)n_heads * (size_t)(hd + 2);
+    j.partials = grow((void **)&ctx->partials, &ctx->partials_cap, sizeof(float) * stride * (size_t)tasks);
+    if (j.partials == NULL) {
+        return HERD_ENOMEM;
+    }
+    atomic_init(&j.failed, 0);
+    run_job(ctx, split_task, &j, tasks);
+    if (atomic_load(&j.failed)) {
+        return HERD_ENOMEM;
+    }
+    /* merge: rescale each slice's sums to the row's overall max */
+    for (int32_t r = 0; r < n; r++) {
+        for (int32_t h = 0; h < n_heads; h++) {
+            float mx = -INFINITY;
+            for (int64_t t = j.first_task[r]; t < j.first_task[r + 1]; t++) {
+                float mt = j.partials[(size_t)t * stride + (size_t)h];
+                mx = mt > mx ? mt : mx;
+            }
+            float *o = out + ((int64_t)r * n_heads + h) * hd;
+            memset(o, 0, sizeof(float) * (size_t)hd);
+            double total = 0;
+            for (int64_t t = j.first_task[r]; t < j.first_task[r + 1]; t++) {
+                const float *m = j.partials + (size_t)t * stride;
+                float w = expf(m[h] - mx);
+                total += (double)w * m[n_heads + h];
+                const float *acc = m + 2 * n_heads + (size_t)h * hd;
+                for (int32_t i = 0; i < hd; i++) {
+                    o[i] += w * acc[i];
+                }
+            }
+            float inv = (float)(1.0 / total);
+            for (int32_t i = 0; i < hd; i++) {
+                o[i] *= inv;
+            }
+        }
+    }
+    return 0;
+}
+
 HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale,
                             int32_t chunk, const float *q, const int32_t *positions, int32_t n,
                             const float *k_cache, const float *v_cache, float *out) {
     if (n <= 0) {
         return 0;
+    }
+    if (n <= SPLIT_MAX_ROWS) {
+        return attention_split(ctx, n_heads, n_kv_heads, head_dim, scale, chunk, q, positions, n, k_cache, v_cache,
+                               out);
     }
     int32_t group = n_heads / n_kv_heads;
     int64_t max_len = 1;

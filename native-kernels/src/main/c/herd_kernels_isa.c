@@ -762,33 +762,45 @@ static void rmsnorm_row(const float *x, const float *w, float eps, int64_t dim, 
     }
 }
 
-static void softmax(float *x, int64_t n) {
-    if (n <= 0) {
-        return;
-    }
-    float max = -INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        max = x[i] > max ? x[i] : max;
-    }
+/* x[i] = e^(x[i] - max) in place; returns the sum (in double: attention rows reach 10^5 terms). */
+static double exp_sum(float *x, int64_t n, float max) {
     double sum = 0;
     int64_t i = 0;
 #if HERD_LEVEL >= 2
     __m256 vm = _mm256_set1_ps(max);
-    __m256 vs = _mm256_setzero_ps();
-    for (; i + 8 <= n; i += 8) {
-        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        _mm256_storeu_ps(x + i, e);
-        vs = _mm256_add_ps(vs, e);
+    for (; i + 64 <= n; i += 64) { /* f32 partial sums of 64 terms, each batch added in double */
+        __m256 vs = _mm256_setzero_ps();
+        for (int j = 0; j < 64; j += 8) {
+            __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + j), vm));
+            _mm256_storeu_ps(x + i + j, e);
+            vs = _mm256_add_ps(vs, e);
+        }
+        sum += hsum8(vs);
     }
-    sum = hsum8(vs);
 #endif
     for (; i < n; i++) {
         float e = expf(x[i] - max);
         x[i] = e;
         sum += e;
     }
+    return sum;
+}
+
+static float max_of(const float *x, int64_t n) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        max = x[i] > max ? x[i] : max;
+    }
+    return max;
+}
+
+static void softmax(float *x, int64_t n) {
+    if (n <= 0) {
+        return;
+    }
+    double sum = exp_sum(x, n, max_of(x, n));
     float inv = (float)(1.0 / sum);
-    for (i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++) {
         x[i] *= inv;
     }
 }
@@ -812,6 +824,12 @@ static void swiglu(float *g, const float *u, int64_t n) {
 /* out_h += a · v over one head */
 static inline void axpy(float a, const float *v, float *out, int64_t n) {
     int64_t i = 0;
+#if HERD_LEVEL >= 3
+    __m512 wa = _mm512_set1_ps(a);
+    for (; i + 16 <= n; i += 16) {
+        _mm512_storeu_ps(out + i, _mm512_fmadd_ps(wa, _mm512_loadu_ps(v + i), _mm512_loadu_ps(out + i)));
+    }
+#endif
 #if HERD_LEVEL >= 2
     __m256 va = _mm256_set1_ps(a);
     for (; i + 8 <= n; i += 8) {
@@ -826,9 +844,17 @@ static inline void axpy(float a, const float *v, float *out, int64_t n) {
 static void attn_heads(const float *q, int32_t nh, int32_t hd, const float *k, const float *v, int64_t kv_stride,
                        int64_t t0, int64_t t1, float scale, float *scores, float *out) {
     int64_t len = t1 - t0 + 1;
+    /* A kv head's slice of each cache row is short (head_dim floats) and rows are kv_stride apart,
+     * usually a page or more: the hardware prefetchers do not follow that, so ask for rows ahead. */
+    const int64_t ahead = 32;
     /* each key row is loaded once for all heads of its group */
     for (int64_t t = t0; t <= t1; t++) {
         const float *kr = k + t * kv_stride;
+        if (t + ahead <= t1) {
+            for (int32_t l = 0; l < hd; l += 16) {
+                __builtin_prefetch(kr + ahead * kv_stride + l);
+            }
+        }
         for (int32_t h = 0; h < nh; h++) {
             scores[h * len + (t - t0)] = dot_f32(kr, q + (int64_t)h * hd, hd) * scale;
         }
@@ -839,8 +865,74 @@ static void attn_heads(const float *q, int32_t nh, int32_t hd, const float *k, c
     }
     for (int64_t t = t0; t <= t1; t++) {
         const float *vr = v + t * kv_stride;
+        if (t + ahead <= t1) {
+            for (int32_t l = 0; l < hd; l += 16) {
+                __builtin_prefetch(vr + ahead * kv_stride + l);
+            }
+        }
         for (int32_t h = 0; h < nh; h++) {
             axpy(scores[h * len + (t - t0)], vr, out + (int64_t)h * hd, hd);
+        }
+    }
+}
+
+/* One query row, all heads, keys [t0, t1] (a slice of the row's causal range), without normalising:
+ * per head h, m[h] = max score, l[h] = Σ e^(score - m[h]) and acc[h] = Σ e^(score - m[h]) · v_t. Cache
+ * rows are read whole and in order (all kv heads together), which the prefetchers stream well; the
+ * caller merges slices. */
+#if HERD_LEVEL >= 2
+/* The 8 dot products of q with rows r[0..7] (hd a multiple of 8) as one vector: the per-row partial
+ * vectors are summed by a transposing tree, which costs far less than 8 horizontal sums. */
+static inline __m256 dot8_rows(const float *q, const float *r0, int64_t stride, int32_t hd) {
+    __m256 a[8];
+    for (int k = 0; k < 8; k++) {
+        a[k] = _mm256_setzero_ps();
+    }
+    for (int32_t i = 0; i < hd; i += 8) {
+        __m256 qv = _mm256_loadu_ps(q + i);
+        for (int k = 0; k < 8; k++) {
+            a[k] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r0 + k * stride + i), a[k]);
+        }
+    }
+    __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+    __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+    __m256 q0123 = _mm256_hadd_ps(h01, h23), q4567 = _mm256_hadd_ps(h45, h67);
+    /* each 128-bit half now holds partial sums of rows 0-3 (resp. 4-7): add the halves */
+    return _mm256_add_ps(_mm256_permute2f128_ps(q0123, q4567, 0x20), _mm256_permute2f128_ps(q0123, q4567, 0x31));
+}
+#endif
+
+static void attn_partial(const float *q, int32_t n_heads, int32_t group, int32_t hd, const float *k, const float *v,
+                         int64_t kv_dim, int64_t t0, int64_t t1, float scale, float *scores, float *m, float *l,
+                         float *acc) {
+    int64_t len = t1 - t0 + 1;
+    int64_t t = t0;
+#if HERD_LEVEL >= 2
+    if (hd % 8 == 0) {
+        __m256 vs = _mm256_set1_ps(scale);
+        for (; t + 8 <= t1 + 1; t += 8) {
+            for (int32_t h = 0; h < n_heads; h++) {
+                __m256 d = dot8_rows(q + (int64_t)h * hd, k + t * kv_dim + (int64_t)(h / group) * hd, kv_dim, hd);
+                _mm256_storeu_ps(scores + h * len + (t - t0), _mm256_mul_ps(d, vs));
+            }
+        }
+    }
+#endif
+    for (; t <= t1; t++) {
+        const float *kr = k + t * kv_dim;
+        for (int32_t h = 0; h < n_heads; h++) {
+            scores[h * len + (t - t0)] = dot_f32(kr + (int64_t)(h / group) * hd, q + (int64_t)h * hd, hd) * scale;
+        }
+    }
+    for (int32_t h = 0; h < n_heads; h++) {
+        m[h] = max_of(scores + h * len, len);
+        l[h] = (float)exp_sum(scores + h * len, len, m[h]);
+    }
+    memset(acc, 0, sizeof(float) * (size_t)n_heads * (size_t)hd);
+    for (int64_t t = t0; t <= t1; t++) {
+        const float *vr = v + t * kv_dim;
+        for (int32_t h = 0; h < n_heads; h++) {
+            axpy(scores[h * len + (t - t0)], vr + (int64_t)(h / group) * hd, acc + (int64_t)h * hd, hd);
         }
     }
 }
@@ -860,4 +952,5 @@ const herd_isa VARIANT = {
     .softmax = softmax,
     .swiglu = swiglu,
     .attn_heads = attn_heads,
+    .attn_partial = attn_partial,
 };

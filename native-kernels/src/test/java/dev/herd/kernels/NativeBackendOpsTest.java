@@ -222,8 +222,17 @@ class NativeBackendOpsTest {
                 }
             }
         }
+        // long rows: decode splits each row's keys into slices merged afterwards (up to 4 rows);
+        // more rows take the per-head path
         AttentionParams decode = new AttentionParams(8, 2, 64, 0.125f, 0);
         cases.add(new Case("attention decode at position 1000", FLOAT_BOUND, b -> attention(b, decode, 1, 1000)));
+        AttentionParams gqa = new AttentionParams(32, 8, 128, (float) (1 / Math.sqrt(128)), 0);
+        AttentionParams local = new AttentionParams(32, 8, 128, (float) (1 / Math.sqrt(128)), 256);
+        for (int n : new int[] {1, 3, 4, 5}) {
+            cases.add(new Case("attention GQA 32/8 n=" + n + " from 998", FLOAT_BOUND, b -> attention(b, gqa, n, 998)));
+            cases.add(new Case("attention GQA 32/8 chunk=256 n=" + n + " from 998", FLOAT_BOUND,
+                    b -> attention(b, local, n, 998)));
+        }
         return cases;
     }
 
