@@ -621,9 +621,187 @@ static float dot_q6_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
 #endif
 }
 
+#if HERD_LEVEL >= 2
+/* ------------------------------------------------------------------------------------------------
+ * Several activation rows at once (prefill): each weight block is unpacked once and multiplied with
+ * up to 4 rows' blocks, so the unpacking and scale work is shared. R is a constant at every call.
+ * --------------------------------------------------------------------------------------------- */
+#define ROWS_MAX 4
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void dot_q8_0_rows(const uint8_t *w, const herd_q8a *const *x, int R, int64_t blocks, float *out) {
+    __m256 acc[ROWS_MAX];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; b++, w += 34) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(w + 2));
+        __m256i aq = _mm256_sign_epi8(q, q);
+        float d = f16(rd16(w));
+        for (int r = 0; r < R; r++) {
+            __m256i p = dot_u8s8(aq, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x[r][b].q), q));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[r][b].d), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        out[r] = hsum8(acc[r]);
+    }
+}
+
+INLINE void dot_q4_0_rows(const uint8_t *w, const herd_q8a *const *x, int R, int64_t blocks, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i shift = _mm256_setr_epi64x(0, 0, 4, 4);
+    __m256 acc[ROWS_MAX];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; b++, w += 18) {
+        __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2)));
+        __m256i q = _mm256_and_si256(_mm256_srlv_epi64(raw, shift), m4);
+        float d = f16(rd16(w));
+        for (int r = 0; r < R; r++) {
+            __m256i p = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[r][b].m8s4), q,
+                                      _mm256_loadu_si256((const __m256i *)x[r][b].q));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[r][b].d), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        out[r] = hsum8(acc[r]);
+    }
+}
+
+INLINE void dot_q4_k_rows(const uint8_t *w, const herd_q8k *const *x, int R, int64_t blocks, float *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[ROWS_MAX];
+    __m128 accm[ROWS_MAX];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_setzero_ps();
+        accm[r] = _mm_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; b++, w += 144) {
+        uint8_t sc8[8], m8[8];
+        q4k_scales(w + 4, sc8, m8);
+        float d = f16(rd16(w)), dmin = f16(rd16(w + 2));
+        __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m8));
+        __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc8)));
+        __m256i sumi[ROWS_MAX];
+        for (int r = 0; r < R; r++) {
+            __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x[r][b].bsums),
+                                        _mm_loadu_si128((const __m128i *)(x[r][b].bsums + 8)));
+            accm[r] = _mm_fmadd_ps(_mm_set1_ps(-dmin * x[r][b].d), _mm_cvtepi32_ps(_mm_madd_epi16(mins, bs)), accm[r]);
+            sumi[r] = _mm256_setzero_si256();
+        }
+        for (int j = 0; j < 4; j++) {
+            __m256i bits = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * j));
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            __m256i sl = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j))));
+            __m256i sh = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
+            for (int r = 0; r < R; r++) {
+                const int8_t *q8 = x[r][b].q + 64 * j;
+                sumi[r] = madd_acc(sumi[r], sl, _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8)));
+                sumi[r] = madd_acc(sumi[r], sh, _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32))));
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[r][b].d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        __m128 m = _mm_add_ps(accm[r], _mm_movehl_ps(accm[r], accm[r]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[r] = hsum8(acc[r]) + _mm_cvtss_f32(m);
+    }
+}
+
+INLINE void dot_q6_k_rows(const uint8_t *w, const herd_q8k *const *x, int R, int64_t blocks, float *out) {
+    const __m256i m15 = _mm256_set1_epi8(15);
+    __m256 acc[ROWS_MAX];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; b++, w += 210) {
+        const uint8_t *ql = w, *qh = w + 128;
+        float d = f16(rd16(w + 208));
+        __m128i sc = _mm_loadu_si128((const __m128i *)(w + 192));
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+        __m256i sumi[ROWS_MAX];
+        for (int r = 0; r < R; r++) { /* start from -32 · Σ_g sc_g · bsum_g: the "- 32" of every q */
+            __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[r][b].bsums), sc16);
+            sumi[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h));
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 64 * h + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m15), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(3)), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m15), _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(12)), 2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m15), _mm256_and_si256(hb, _mm256_set1_epi8(48)));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m15),
+                                   _mm256_srli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8((char)0xC0)), 2));
+            for (int k = 0; k < 4; k++) {
+                __m256i s = q6k_scale_pair(sc, 8 * h + 2 * k);
+                for (int r = 0; r < R; r++) {
+                    __m256i a = _mm256_loadu_si256((const __m256i *)(x[r][b].q + 128 * h + 32 * k));
+                    sumi[r] = madd_acc(sumi[r], s, _mm256_maddubs_epi16(q[k], a));
+                }
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[r][b].d), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        out[r] = hsum8(acc[r]);
+    }
+}
+
+/* One weight row against R activation rows of a quantized type. */
+INLINE void quant_rows(int dtype, const uint8_t *row, const uint8_t *xb, int64_t xa_stride, int R, int64_t in,
+                       float *out) {
+    const void *x[ROWS_MAX];
+    for (int r = 0; r < R; r++) {
+        x[r] = xb + r * xa_stride;
+    }
+    switch (dtype) {
+    case HERD_Q8_0: dot_q8_0_rows(row, (const herd_q8a *const *)x, R, in / 32, out); break;
+    case HERD_Q4_0: dot_q4_0_rows(row, (const herd_q8a *const *)x, R, in / 32, out); break;
+    case HERD_Q4_K: dot_q4_k_rows(row, (const herd_q8k *const *)x, R, in / 256, out); break;
+    case HERD_Q6_K: dot_q6_k_rows(row, (const herd_q8k *const *)x, R, in / 256, out); break;
+    default: break;
+    }
+}
+
+static void quant_rows_n(int dtype, const uint8_t *row, const uint8_t *xb, int64_t xa_stride, int R, int64_t in,
+                         float *out) {
+    switch (R) { /* a constant R per call lets the compiler keep the per-row state in registers */
+    case 4: quant_rows(dtype, row, xb, xa_stride, 4, in, out); break;
+    case 3: quant_rows(dtype, row, xb, xa_stride, 3, in, out); break;
+    case 2: quant_rows(dtype, row, xb, xa_stride, 2, in, out); break;
+    default: quant_rows(dtype, row, xb, xa_stride, 1, in, out); break;
+    }
+}
+#endif
+
 static void matmul_rows(int dtype, const uint8_t *w, int64_t row_bytes, const void *xa, int64_t xa_stride,
                         int32_t n, int64_t in, float *y, int64_t ystride, int64_t o0, int64_t o1) {
     const uint8_t *xb = (const uint8_t *)xa;
+#if HERD_LEVEL >= 2
+    if (n > 1 && (dtype == HERD_Q8_0 || dtype == HERD_Q4_0 || dtype == HERD_Q4_K || dtype == HERD_Q6_K)) {
+        for (int64_t o = o0; o < o1; o++) {
+            for (int32_t r = 0; r < n; r += ROWS_MAX) {
+                int R = n - r < ROWS_MAX ? n - r : ROWS_MAX;
+                float v[ROWS_MAX];
+                quant_rows_n(dtype, w + o * row_bytes, xb + r * xa_stride, xa_stride, R, in, v);
+                for (int k = 0; k < R; k++) {
+                    y[(r + k) * ystride + o] = v[k];
+                }
+            }
+        }
+        return;
+    }
+#endif
     /* Each weight row is read from memory once and then reused from L1 for the other activation rows. */
     for (int64_t o = o0; o < o1; o++) {
         const uint8_t *row = w + o * row_bytes;
