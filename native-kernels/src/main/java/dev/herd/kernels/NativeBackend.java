@@ -23,7 +23,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Activations go to C as heap segments in critical downcalls: no copies, and the arrays cannot move
  * while the pool's threads read and write them, because a thread inside a critical call holds off the
  * garbage collector until it returns (every kernel returns only after its workers are done). The price
- * is that a GC waits for the kernel in flight, which lasts milliseconds at most.
+ * is that a collection waits for the kernel in flight: under a millisecond for a decode step's product,
+ * longer for a long prompt's.
  *
  * <p>Quantized weights are multiplied with activations rounded to 8 bits per block (as llama.cpp does),
  * which adds a relative error of about 1e-5..1e-4 (as NMSE) to those products; float weights and all
@@ -34,7 +35,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class NativeBackend implements Backend {
 
-    /** Instruction-set level of the kernels; {@link #AUTO} picks the best the CPU supports. */
+    /**
+     * Instruction-set level of the kernels; {@link #AUTO} picks the best the CPU supports. {@link #AVX2}
+     * needs AVX2, FMA and F16C; {@link #AVX512} needs AVX-512 F/BW/VL/DQ and VNNI as well.
+     */
     public enum Isa {
         AUTO(0), PORTABLE(1), AVX2(2), AVX512(3);
 
