@@ -35,7 +35,7 @@ import java.util.concurrent.TimeUnit;
  * other load skews single runs: compare numbers from one run, and note the load average.
  */
 @State(Scope.Benchmark)
-@BenchmarkMode(Mode.AverageTime)
+@BenchmarkMode(Mode.SampleTime) // a distribution: on a shared machine the median and the best say more than the mean
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
@@ -116,18 +116,22 @@ public class MatmulBenchmark {
             }
         }
         System.out.println();
-        System.out.printf(Locale.ROOT, "%-6s %-8s %4s %7s %10s %8s %8s%n", "type", "isa", "thr", "MiB", "us/op", "GB/s",
-                "triad%");
+        System.out.printf(Locale.ROOT, "%-6s %-8s %4s %7s %9s %9s %8s %8s %8s%n", "type", "isa", "thr", "MiB",
+                "p50 us", "best us", "GB/s", "best", "triad%");
         for (RunResult r : results) {
             var p = r.getParams();
             DType type = DType.valueOf(p.getParam("type"));
             int threads = Integer.parseInt(p.getParam("threads"));
             long bytes = type.byteSize(Long.parseLong(p.getParam("rows")) * Long.parseLong(p.getParam("cols")));
-            double us = r.getPrimaryResult().getScore();
-            double gbs = bytes / (us * 1e3);
-            System.out.printf(Locale.ROOT, "%-6s %-8s %4d %7.1f %10.1f %8.1f %7.0f%%%n", type, p.getParam("isa"), threads,
-                    bytes / 1048576.0, us, gbs, 100 * gbs / triad.get(threads));
+            var stats = r.getPrimaryResult().getStatistics();
+            double median = stats.getPercentile(50);
+            double best = stats.getMin();
+            double gbs = bytes / (median * 1e3);
+            System.out.printf(Locale.ROOT, "%-6s %-8s %4d %7.1f %9.1f %9.1f %8.1f %8.1f %7.0f%%%n", type, p.getParam("isa"),
+                    threads, bytes / 1048576.0, median, best, gbs, bytes / (best * 1e3), 100 * gbs / triad.get(threads));
         }
+        System.out.println("GB/s: weight bytes over the median time (best: over the fastest call); triad%: median"
+                + " GB/s against the triad on the same threads");
         triad.forEach((t, g) -> System.out.printf(Locale.ROOT, "triad (f32, 3 x 128 MiB) on %d thread(s): %.1f GB/s%n", t, g));
     }
 }
