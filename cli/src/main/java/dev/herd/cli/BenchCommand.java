@@ -1,6 +1,7 @@
 package dev.herd.cli;
 
 import dev.herd.kernels.Backend;
+import dev.herd.kernels.NativeBackend;
 import dev.herd.model.forward.KvCache;
 import dev.herd.model.forward.Transformer;
 import dev.herd.model.generate.GreedyDecoder;
@@ -32,6 +33,8 @@ final class BenchCommand implements Callable<Integer> {
     int genTokens;
     @Option(names = "--repetitions", defaultValue = "3", description = "runs of each; the best is kept too (default ${DEFAULT-VALUE})")
     int repetitions;
+    @Option(names = "--triad", description = "also measure memory bandwidth (STREAM-like triad) with the native kernels")
+    boolean triad;
     @Mixin
     BackendOptions backendOptions;
 
@@ -61,17 +64,43 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 tg[i] = genTokens / ((System.nanoTime() - s) / 1e9);
             }
-            report("pp" + promptTokens, pp, backend);
-            report("tg" + genTokens, tg, backend);
+            report("pp" + promptTokens, pp, backend, 0);
+            report("tg" + genTokens, tg, backend, activeWeightBytes(files));
+            if (triad && backend instanceof NativeBackend nb) {
+                double gbs = nb.triadBandwidth(1L << 25, 5);
+                System.out.println(String.format(Locale.ROOT,
+                        "{\"engine\":\"triad\",\"threads\":%d,\"gb_per_s\":%.2f}", nb.threads(), gbs));
+            }
         }
         return 0;
     }
 
-    private void report(String test, double[] tokensPerSecond, Backend backend) {
+    private void report(String test, double[] tokensPerSecond, Backend backend, long bytesPerToken) {
         double mean = Arrays.stream(tokensPerSecond).average().orElse(0);
         double best = Arrays.stream(tokensPerSecond).max().orElse(0);
+        String bandwidth = bytesPerToken == 0 ? "" : String.format(Locale.ROOT,
+                ",\"weight_bytes_per_token\":%d,\"weight_gb_per_s\":%.2f", bytesPerToken, bytesPerToken * mean / 1e9);
         System.out.println(String.format(Locale.ROOT,
-                "{\"engine\":\"herd\",\"backend\":\"%s\",\"model\":\"%s\",\"test\":\"%s\",\"mean_tps\":%.2f,\"best_tps\":%.2f,\"runs\":%s}",
-                backend.name(), model.getFileName(), test, mean, best, Arrays.toString(tokensPerSecond)));
+                "{\"engine\":\"herd\",\"backend\":\"%s\",\"model\":\"%s\",\"test\":\"%s\",\"mean_tps\":%.2f,\"best_tps\":%.2f,\"runs\":%s%s}",
+                backend.name(), model.getFileName(), test, mean, best, Arrays.toString(tokensPerSecond), bandwidth));
+    }
+
+    /**
+     * Weight bytes one decode step reads: every tensor except the embedding (one row) and, of routed expert
+     * tensors, the top-k share.
+     */
+    static long activeWeightBytes(ModelFiles files) {
+        var moe = files.config().moe();
+        double total = 0;
+        for (String name : files.store().names()) {
+            var t = files.store().find(name);
+            if (t.isEmpty() || name.contains("embed_tokens") || name.startsWith("token_embd")) {
+                continue;
+            }
+            double bytes = t.get().data().byteSize();
+            boolean routed = name.contains("_exps.") || name.contains(".experts.");
+            total += routed && moe != null ? bytes * moe.topK() / moe.numExperts() : bytes;
+        }
+        return (long) total;
     }
 }
