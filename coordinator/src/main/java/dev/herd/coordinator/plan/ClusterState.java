@@ -1,6 +1,7 @@
 package dev.herd.coordinator.plan;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -53,7 +54,7 @@ public record ClusterState(List<NodeCapacity> nodes, Map<Pair, Link> links) {
                 throw new IllegalArgumentException("link " + p.a() + " - " + p.b() + " names a node not in the cluster");
             }
         }
-        links = java.util.Collections.unmodifiableSortedMap(copy);
+        links = Collections.unmodifiableSortedMap(copy);
     }
 
     /** A cluster on one switch: every pair's path follows from the two nodes' ports. */

@@ -1,5 +1,7 @@
 package dev.herd.coordinator.plan;
 
+import java.util.Arrays;
+
 /**
  * Expected time of one decode step for a single stream (formulas and constants in docs/planner.md).
  * Everything happens one after another: a stage streams its weights, calls its remote experts, then hands
@@ -63,7 +65,7 @@ final class CostModel {
         }
         int n = cluster.size();
         double[] untouched = new double[n];
-        java.util.Arrays.fill(untouched, 1.0);
+        Arrays.fill(untouched, 1.0);
         double localBytes = 0;
         for (int e = 0; e < serving.length; e++) {
             double p = routing.chance(layer, e);

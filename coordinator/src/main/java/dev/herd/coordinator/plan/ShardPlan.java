@@ -89,9 +89,9 @@ public record ShardPlan(long epoch, List<Stage> stages, SortedMap<ExpertKey, Lis
     /** Experts whose layer's stage does not hold them. */
     public List<ExpertKey> remoteExperts() {
         List<ExpertKey> remote = new ArrayList<>();
-        for (ExpertKey k : experts.keySet()) {
-            if (!experts.get(k).contains(stageOf(k.layer()).node())) {
-                remote.add(k);
+        for (Map.Entry<ExpertKey, List<NodeId>> e : experts.entrySet()) {
+            if (!e.getValue().contains(stageOf(e.getKey().layer()).node())) {
+                remote.add(e.getKey());
             }
         }
         return remote;

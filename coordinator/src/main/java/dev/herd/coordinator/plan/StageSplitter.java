@@ -1,5 +1,7 @@
 package dev.herd.coordinator.plan;
 
+import java.util.Arrays;
+
 /**
  * Cuts the layers into contiguous stage ranges over a given list of stage nodes so that the slowest stage
  * is as fast as it can be (per-token time, not bytes), breaking ties on the smaller total, then on the
@@ -75,7 +77,7 @@ final class StageSplitter {
         double[][] squares = new double[k + 1][layers + 1];
         int[][] from = new int[k + 1][layers + 1];
         for (double[] row : worst) {
-            java.util.Arrays.fill(row, INFEASIBLE);
+            Arrays.fill(row, INFEASIBLE);
         }
         worst[0][0] = 0;
         for (int i = 1; i <= k; i++) {

@@ -8,6 +8,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Supplier;
 
 import static dev.herd.coordinator.plan.Fixtures.shape;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -41,19 +42,25 @@ class PlannerPropertiesTest {
             PlanOptions options = new PlanOptions(new long[]{0, 512, 4096}[random.nextInt(3)], random.nextBoolean(),
                     1 + random.nextInt(8), Float.BYTES);
             ExpertLoad load = random.nextBoolean() ? ExpertLoad.uniform() : randomLoad(random, shape);
-            String what = "case " + c + ": " + cluster.nodes() + " " + options;
+            int seed = c;
+            Supplier<String> what = () -> "case " + seed + ": " + cluster.nodes() + " " + options;
             try {
                 ShardPlan plan = Planner.plan(shape, cluster, load, options, c);
-                PlanInvariants.assertValid(plan, shape, cluster, options);
-                if (c % 10 == 0) {
-                    assertEquals(plan, Planner.plan(shape, cluster, load, options, c), "deterministic, " + what);
+                try {
+                    PlanInvariants.assertValid(plan, shape, cluster, options);
+                } catch (AssertionError broken) {
+                    // name the random case, or a failure cannot be reproduced
+                    throw new AssertionError(what.get() + ": " + broken.getMessage(), broken);
+                }
+                if (c % 20 == 0) {
+                    assertEquals(plan, Planner.plan(shape, cluster, load, options, c), () -> "deterministic, " + what.get());
                 }
                 planned++;
                 withRemoteExperts += plan.remoteExperts().isEmpty() ? 0 : 1;
                 withReplicas += plan.experts().values().stream().anyMatch(h -> h.size() > 1) ? 1 : 0;
             } catch (InfeasiblePlanException e) {
                 if (e.missingBytes() > 0) {
-                    assertTrue(reallyShort(shape, cluster, options), what + ": " + e.getMessage());
+                    assertTrue(reallyShort(shape, cluster, options), () -> what.get() + ": " + e.getMessage());
                 }
                 refused++;
             }

@@ -7,6 +7,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -60,6 +61,35 @@ class PlannerScenariosTest {
                 () -> plan(shape, equalCpus(4, 8)));
         assertTrue(e.getMessage().startsWith("layer 1's attention"), e.getMessage());
         assertTrue(e.getMessage().contains("need 10.0 GB") && e.getMessage().contains("2.0 GB missing"), e.getMessage());
+    }
+
+    @Test
+    void enoughMemoryInPiecesThatNothingCanUseIsRefusedToo() {
+        // 12 GB of dense layers on two 7 GB nodes, but only one stage allowed and no experts to move away
+        ModelShape shape = new ModelShape(1024, 1_000_000, 1_000_000, 0, false,
+                List.of(LayerShape.dense(6_000_000_000L, 0), LayerShape.dense(6_000_000_000L, 0)));
+        ClusterState cluster = equalCpus(2, 7);
+        InfeasiblePlanException e = assertThrows(InfeasiblePlanException.class,
+                () -> Planner.plan(shape, cluster, ExpertLoad.uniform(), DEFAULTS.withMaxStages(1), 1));
+        assertTrue(e.getMessage().startsWith("no placement fits"), e.getMessage());
+        assertTrue(e.getMessage().contains("at most 1 stage"), e.getMessage());
+        assertEquals(0, e.missingBytes());
+        // with two stages it fits
+        PlanInvariants.assertValid(plan(shape, cluster), shape, cluster, DEFAULTS);
+    }
+
+    @Test
+    void badInputsAreRefusedByName() {
+        IllegalArgumentException twice = assertThrows(IllegalArgumentException.class,
+                () -> cluster(cpu("a", 8), cpu("a", 16)));
+        assertTrue(twice.getMessage().contains("node a is listed twice"), twice.getMessage());
+        ModelShape mixtral = shape("mixtral-8x7b.json", DType.Q4_0);
+        ExpertLoad wrong = new ExpertLoad(Map.of(new ExpertKey(3, 8), 5L));
+        IllegalArgumentException load = assertThrows(IllegalArgumentException.class,
+                () -> Planner.plan(mixtral, equalCpus(2, 16), wrong, DEFAULTS, 1));
+        assertTrue(load.getMessage().contains("layer 3 expert 8") && load.getMessage().contains("8 experts"),
+                load.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new ExpertLoad(Map.of(new ExpertKey(0, 0), -1L)));
     }
 
     @Test
