@@ -212,8 +212,7 @@ public final class OpenAiRequests {
         }
         JsonNode b = f.required("logit_bias", JsonNodeType.OBJECT);
         Map<Integer, Float> out = new HashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = b.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : b.properties()) {
             int id;
             try {
                 id = Integer.parseInt(e.getKey());

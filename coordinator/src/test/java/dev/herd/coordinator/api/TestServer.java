@@ -41,8 +41,13 @@ final class TestServer implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
-        api.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        scheduler.close();
+    public void close() {
+        try {
+            api.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("the test server did not close", e);
+        } finally {
+            scheduler.close();
+        }
     }
 }
