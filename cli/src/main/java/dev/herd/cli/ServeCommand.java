@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,6 +66,54 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        CountDownLatch stopped = new CountDownLatch(1);
+        Running running = start(System.out);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println("herd serve: shutting down");
+            running.close();
+            stopped.countDown();
+        }, "herd-serve-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    /** A started server: its address, and everything to release when it stops. */
+    static final class Running implements AutoCloseable {
+        final String baseUrl;
+        final String modelName;
+        private final Vertx vertx;
+        private final ApiServer api;
+        private final List<AutoCloseable> resources;
+
+        private Running(String baseUrl, String modelName, Vertx vertx, ApiServer api, List<AutoCloseable> resources) {
+            this.baseUrl = baseUrl;
+            this.modelName = modelName;
+            this.vertx = vertx;
+            this.api = api;
+            this.resources = resources;
+        }
+
+        @Override
+        public void close() {
+            try {
+                api.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                // going down anyway: report and keep releasing the rest
+                System.err.println("herd serve: closing the HTTP server: " + e);
+            }
+            for (AutoCloseable r : resources.reversed()) {
+                try {
+                    r.close();
+                } catch (Exception e) {
+                    System.err.println("herd serve: closing " + r + ": " + e);
+                }
+            }
+            vertx.close();
+        }
+    }
+
+    /** Listens, loads the model, and reports the URL once requests are served. */
+    Running start(PrintStream out) throws InterruptedException {
         List<String> keys = new ArrayList<>(apiKeys);
         String envKey = System.getenv("HERD_API_KEY");
         if (envKey != null && !envKey.isBlank()) {
@@ -84,59 +133,45 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
                     + (e.getCause() != null ? e.getCause().getMessage() : e.getMessage()), e);
         }
         String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + bound;
-        System.out.println("herd serve: listening on " + base + " (loading " + model + "; /ready answers 503 until done)");
+        out.println("herd serve: listening on " + base + " (loading " + model + "; /ready answers 503 until done)");
 
-        CountDownLatch stopped = new CountDownLatch(1);
         List<AutoCloseable> resources = new ArrayList<>();
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("herd serve: shutting down");
-            try {
-                api.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                // going down anyway: report and keep releasing the rest
-                System.err.println("herd serve: closing the HTTP server: " + e);
-            }
-            for (AutoCloseable r : resources.reversed()) {
-                try {
-                    r.close();
-                } catch (Exception e) {
-                    System.err.println("herd serve: closing " + r + ": " + e);
-                }
-            }
-            vertx.close();
-            stopped.countDown();
-        }, "herd-serve-shutdown"));
-
-        long start = System.nanoTime();
-        ModelBundle bundle = ModelBundle.open(model);
-        resources.add(bundle);
-        ModelConfig config = bundle.files().config();
-        ModelWeights weights = new ModelWeights(config, bundle.files().store(), bundle.files().format());
-        resources.add(weights);
-        Backend backend = backendOptions.create(System.out);
-        resources.add(backend);
-        Transformer transformer = new Transformer(weights, backend);
-        int context = config.maxPositions();
-        int blocks = kvBlocks != null ? kvBlocks
-                : (int) Math.min(Integer.MAX_VALUE, (4L * Math.min(context, 32768) + blockSize - 1) / blockSize);
-        SchedulerSettings settings = new SchedulerSettings(maxBatchTokens, blocks, blockSize, maxQueue,
-                maxRunning != null ? maxRunning : Math.min(256, maxBatchTokens));
-        Scheduler scheduler = new Scheduler(ModelRunner.local(transformer), bundle.tokenizer(),
-                Scheduler.endOfSequenceIds(config, bundle.tokenizer()), settings, metrics);
-        resources.add(scheduler);
         String name = servedName != null ? servedName : defaultName(model);
-        api.ready(new ServedModel(name, bundle.tokenizer(), bundle.chatTemplate(), context, scheduler,
-                System.currentTimeMillis() / 1000));
-        long kvBytes = settings.kvTokens() * config.numLayers() * config.kvDim() * 2L * Float.BYTES;
-        System.out.printf("herd serve: %s loaded in %.1f s (%s, %d layers, context %d); KV budget %d blocks of %d"
-                        + " tokens (%d tokens, up to %.1f MiB); %d tokens per step%n", name,
-                (System.nanoTime() - start) / 1e9, config.arch(), config.numLayers(), context, blocks, blockSize,
-                settings.kvTokens(), kvBytes / (1024.0 * 1024.0), maxBatchTokens);
-        System.out.println("herd serve: ready at " + base + "/v1 (model '" + name + "'"
+        Running running = new Running(base, name, vertx, api, resources);
+        try {
+            long start = System.nanoTime();
+            ModelBundle bundle = ModelBundle.open(model);
+            resources.add(bundle);
+            ModelConfig config = bundle.files().config();
+            ModelWeights weights = new ModelWeights(config, bundle.files().store(), bundle.files().format());
+            resources.add(weights);
+            Backend backend = backendOptions.create(out);
+            resources.add(backend);
+            Transformer transformer = new Transformer(weights, backend);
+            int context = config.maxPositions();
+            int blocks = kvBlocks != null ? kvBlocks
+                    : (int) Math.min(Integer.MAX_VALUE, (4L * Math.min(context, 32768) + blockSize - 1) / blockSize);
+            SchedulerSettings settings = new SchedulerSettings(maxBatchTokens, blocks, blockSize, maxQueue,
+                    maxRunning != null ? maxRunning : Math.min(256, maxBatchTokens));
+            Scheduler scheduler = new Scheduler(ModelRunner.local(transformer), bundle.tokenizer(),
+                    Scheduler.endOfSequenceIds(config, bundle.tokenizer()), settings, metrics);
+            resources.add(scheduler);
+            api.ready(new ServedModel(name, bundle.tokenizer(), bundle.chatTemplate(), context, scheduler,
+                    System.currentTimeMillis() / 1000));
+            long kvBytes = settings.kvTokens() * config.numLayers() * config.kvDim() * 2L * Float.BYTES;
+            out.printf("herd serve: %s loaded in %.1f s (%s, %d layers, context %d, backend %s); KV budget %d blocks"
+                            + " of %d tokens (%d tokens, up to %.1f MiB); %d tokens per step%n", name,
+                    (System.nanoTime() - start) / 1e9, config.arch(), config.numLayers(), context, backend.name(),
+                    blocks, blockSize, settings.kvTokens(), kvBytes / (1024.0 * 1024.0), maxBatchTokens);
+        } catch (RuntimeException e) {
+            // nothing half-started: the port and whatever was loaded are released before the error goes up
+            running.close();
+            throw e;
+        }
+        out.println("herd serve: ready at " + base + "/v1 (model '" + name + "'"
                 + (keys.isEmpty() ? "" : ", API key required") + ")");
-        System.out.flush();
-        stopped.await();
-        return 0;
+        out.flush();
+        return running;
     }
 
     /** The id clients send: the GGUF file name without its extension, or the directory's name. */

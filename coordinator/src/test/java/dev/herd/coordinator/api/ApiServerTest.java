@@ -219,6 +219,43 @@ class ApiServerTest {
     }
 
     @Test
+    void chatLogprobsAndSeveralChoicesStreamed() throws Exception {
+        String user = "Two answers, please.";
+        int[] reference = referenceChatIds(user, 6);
+        HttpResponse<String> whole = post(server, "/v1/chat/completions", json(Map.of("model", TestServer.MODEL,
+                "messages", List.of(Map.of("role", "user", "content", user)), "temperature", 0, "max_tokens", 6,
+                "logprobs", true, "top_logprobs", 3)));
+        JsonNode content = JSON.readTree(whole.body()).get("choices").get(0).get("logprobs").get("content");
+        assertEquals(reference.length, content.size(), whole.body());
+        for (int i = 0; i < reference.length; i++) {
+            JsonNode entry = content.get(i);
+            assertEquals(model.tokenizer().decode(new int[]{reference[i]}, false), entry.get("token").asText());
+            assertEquals(3, entry.get("top_logprobs").size());
+            assertEquals(entry.get("top_logprobs").get(0).get("logprob").asDouble(), entry.get("logprob").asDouble(),
+                    1e-9, "greedy takes the most likely token");
+            assertEquals(entry.get("top_logprobs").get(0).get("token").asText(), entry.get("token").asText());
+        }
+
+        HttpResponse<String> streamed = post(server, "/v1/chat/completions", json(Map.of("model", TestServer.MODEL,
+                "messages", List.of(Map.of("role", "user", "content", user)), "temperature", 0, "max_tokens", 6,
+                "n", 2, "stream", true)));
+        StringBuilder[] texts = {new StringBuilder(), new StringBuilder()};
+        int[] finishes = new int[2];
+        List<String> events = events(streamed.body());
+        for (String e : events.subList(0, events.size() - 1)) {
+            JsonNode c = JSON.readTree(e).get("choices").get(0);
+            int index = c.get("index").asInt();
+            texts[index].append(c.get("delta").path("content").asText(""));
+            finishes[index] += c.get("finish_reason").isNull() ? 0 : 1;
+        }
+        String expected = model.tokenizer().decode(reference, true);
+        assertEquals(expected, texts[0].toString(), "greedy choices are equal");
+        assertEquals(expected, texts[1].toString());
+        assertEquals(1, finishes[0]);
+        assertEquals(1, finishes[1]);
+    }
+
+    @Test
     void modelsHealthReadyAndMetrics() throws Exception {
         JsonNode models = JSON.readTree(get(server, "/v1/models").body());
         assertEquals("list", models.get("object").asText());
@@ -236,6 +273,30 @@ class ApiServerTest {
         assertTrue(text.contains("herd_kv_blocks{state=\"free\",}"), text);
         assertTrue(text.contains("herd_queue_depth"), text);
         assertTrue(text.contains("herd_running_sequences"), text);
+    }
+
+    @Test
+    void metricsCountWhatARequestDid() throws Exception {
+        try (TestServer s = new TestServer(vertx, model, ApiSettings.local(0), SchedulerSettings.of(64, 128), true)) {
+            HttpResponse<String> r = post(s, "/v1/completions", json(Map.of("model", TestServer.MODEL,
+                    "prompt", "Hello", "max_tokens", 6, "n", 2, "temperature", 1, "seed", 5)));
+            assertEquals(200, r.statusCode(), r.body());
+            JsonNode usage = JSON.readTree(r.body()).get("usage");
+            assertEquals(2, JSON.readTree(r.body()).get("choices").size());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (s.registry.getSampleValue("herd_requests_total", new String[]{"endpoint", "status"},
+                    new String[]{"/v1/completions", "200"}) == null && System.nanoTime() < deadline) {
+                Thread.sleep(5); // the end handler runs just after the response is written
+            }
+            assertEquals(1.0, s.registry.getSampleValue("herd_requests_total", new String[]{"endpoint", "status"},
+                    new String[]{"/v1/completions", "200"}));
+            assertEquals(usage.get("completion_tokens").asDouble(),
+                    s.registry.getSampleValue("herd_generated_tokens_total"));
+            assertEquals(usage.get("prompt_tokens").asDouble(), s.registry.getSampleValue("herd_prompt_tokens_total"));
+            assertEquals(1.0, s.registry.getSampleValue("herd_time_to_first_token_seconds_count"));
+            assertNull(io.prometheus.client.CollectorRegistry.defaultRegistry
+                    .getSampleValue("herd_generated_tokens_total"), "nothing lands in the global registry");
+        }
     }
 
     @Test
@@ -359,6 +420,10 @@ class ApiServerTest {
             SchedulerStats stats = s.scheduler.stats();
             assertTrue(stats.idle(), "the request was cancelled: " + stats);
             assertEquals(256, stats.kvBlocksFree());
+            Double gone = s.registry.getSampleValue("herd_requests_total", new String[]{"endpoint", "status"},
+                    new String[]{"/v1/completions", "499"});
+            assertEquals(1.0, gone, "a client that left is counted as 499");
+            assertEquals(256.0, s.registry.getSampleValue("herd_kv_blocks", new String[]{"state"}, new String[]{"free"}));
         }
     }
 
