@@ -1,6 +1,7 @@
 package dev.herd.coordinator.scheduler;
 
 import dev.herd.coordinator.metrics.ServingMetrics;
+import dev.herd.coordinator.sampling.InvalidSamplingParameterException;
 import dev.herd.coordinator.sampling.SampledToken;
 import dev.herd.coordinator.sampling.Sampler;
 import dev.herd.model.config.ModelConfig;
@@ -124,19 +125,15 @@ public final class Scheduler implements AutoCloseable {
                     + settings.blockSize() + " tokens, and this server's KV budget is " + settings.kvBlocks()
                     + " blocks");
         }
-        ActiveRequest active = new ActiveRequest(request, sink, System.nanoTime());
-        List<Sequence> sequences = new ArrayList<>(request.n());
-        Long seed = request.sampling().seed();
-        long base = seed != null ? seed : ThreadLocalRandom.current().nextLong();
-        for (int i = 0; i < request.n(); i++) {
-            // choice 0 uses the request's seed itself; the others get seeds spread by the golden-ratio increment
-            long choiceSeed = base + i * 0x9E3779B97F4A7C15L;
-            Sampler sampler = new Sampler(request.sampling(), model.vocabSize(), request.prompt(), choiceSeed);
-            sequences.add(new Sequence(active, i, request.prompt(), sampler, tokenizer.streamingDecoder(true),
-                    new StopMatcher(request.stop())));
+        for (int id : request.sampling().logitBias().keySet()) {
+            if (id >= model.vocabSize()) {
+                throw new InvalidSamplingParameterException("logit_bias", "logit_bias names token " + id
+                        + ", outside the vocabulary of " + model.vocabSize());
+            }
         }
-        active.sequences = sequences;
-        active.unfinished = request.n();
+        Long seed = request.sampling().seed();
+        ActiveRequest active = new ActiveRequest(request, sink, System.nanoTime(),
+                seed != null ? seed : ThreadLocalRandom.current().nextLong());
         while (true) {
             int q = queuedRequests.get();
             if (q >= settings.maxQueuedRequests()) {
@@ -214,9 +211,25 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Moves new requests into the queue as one sequence per choice. Samplers are built here, on the scheduler's
+     * thread, because each holds vocabulary-sized buffers that the submitting event loop should not allocate.
+     */
     private void drainIncoming() {
         for (ActiveRequest r; (r = incoming.poll()) != null; ) {
-            waiting.addAll(r.sequences);
+            GenerationRequest request = r.request;
+            List<Sequence> sequences = new ArrayList<>(request.n());
+            int[] prompt = request.prompt();
+            for (int i = 0; i < request.n(); i++) {
+                // choice 0 uses the request's seed itself; the others get seeds spread by the golden-ratio increment
+                long choiceSeed = r.seed + i * 0x9E3779B97F4A7C15L;
+                Sampler sampler = new Sampler(request.sampling(), model.vocabSize(), prompt, choiceSeed);
+                sequences.add(new Sequence(r, i, prompt, sampler, tokenizer.streamingDecoder(true),
+                        new StopMatcher(request.stop())));
+            }
+            r.sequences = sequences;
+            r.unfinished = request.n();
+            waiting.addAll(sequences);
         }
     }
 
