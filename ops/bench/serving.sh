@@ -60,8 +60,11 @@ done
 
 echo "# herd serving benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "# machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-echo "# model: generated, make-test-model $model_args, F32 GGUF; $(grep -o 'KV budget.*' "$work/serve.log")"
-grep -h 'using\|backend' "$work/serve.log" | sed 's/^/# /' || true
+echo "# model: generated, make-test-model $model_args, F32 GGUF"
+grep -h 'loaded in' "$work/serve.log" | sed 's/^/# /' || true
+# warm-up (JIT, buffers), not reported
+node "$root/ops/bench/serving-load.mjs" --url "$base" --model bench --concurrency 4 --requests 8 --max-tokens 16 \
+  --prompt-words "$prompt_words" --json >/dev/null
 echo "# load: streamed /v1/completions, $prompt_words-word prompts, max_tokens $max_tokens, temperature 0.8"
 for c in $levels; do
   requests=$(( c * 2 > 8 ? c * 2 : 8 ))

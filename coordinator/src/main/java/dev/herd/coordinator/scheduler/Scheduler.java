@@ -57,6 +57,8 @@ public final class Scheduler implements AutoCloseable {
     private boolean signalled;
     private final Thread thread;
     private volatile boolean closed;
+    /** Orders accepting a request against closing (see {@link #shutDown}). */
+    private final Object admission = new Object();
     private volatile SchedulerStats stats;
     private long preemptions;
     private long steps;
@@ -108,11 +110,7 @@ public final class Scheduler implements AutoCloseable {
      *                                                                         model (a logit_bias token id)
      */
     public RequestHandle submit(GenerationRequest request, GenerationSink sink) {
-        if (closed) {
-            throw new RequestRejectedException(RequestRejectedException.Reason.SHUTTING_DOWN,
-                    "the server is shutting down");
-        }
-        int promptLength = request.prompt().length;
+        int promptLength = request.prompt().length; // (a copy; the record guards its array)
         if (promptLength >= model.contextLength()) {
             throw new RequestRejectedException(RequestRejectedException.Reason.PROMPT_TOO_LONG, "the prompt has "
                     + promptLength + " tokens; the model's context holds " + model.contextLength()
@@ -144,9 +142,16 @@ public final class Scheduler implements AutoCloseable {
                 break;
             }
         }
+        synchronized (admission) {
+            if (closed) {
+                queuedRequests.decrementAndGet();
+                throw new RequestRejectedException(RequestRejectedException.Reason.SHUTTING_DOWN,
+                        "the server is shutting down");
+            }
+            incoming.add(active);
+        }
         metrics.queueDepth(queuedRequests.get());
         metrics.promptTokens(promptLength);
-        incoming.add(active);
         wake();
         return new RequestHandle(active, this::wake);
     }
@@ -154,13 +159,23 @@ public final class Scheduler implements AutoCloseable {
     /** Stops the thread; requests still open get {@link GenerationSink#onError}. */
     @Override
     public void close() {
-        closed = true;
+        shutDown();
         wake();
         try {
             thread.join(TimeUnit.SECONDS.toMillis(30));
         } catch (InterruptedException e) {
             // closing from an interrupted thread: leave the daemon thread to finish on its own
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Refuses new requests from now on. Under the admission lock, so every request accepted before is already in
+     * {@code incoming} when the thread drains it a last time to fail it; none falls between.
+     */
+    private void shutDown() {
+        synchronized (admission) {
+            closed = true;
         }
     }
 
@@ -204,7 +219,7 @@ public final class Scheduler implements AutoCloseable {
             }
         } catch (RuntimeException | Error e) {
             LOG.log(System.Logger.Level.ERROR, "the scheduler stopped on an unexpected failure", e);
-            closed = true;
+            shutDown();
             throw e;
         } finally {
             failAll("the server is shutting down");
@@ -442,7 +457,7 @@ public final class Scheduler implements AutoCloseable {
         }
         deliver(r, sink -> sink.onFinish(s.choice, reason));
         if (--r.unfinished == 0 && !r.closed) {
-            Usage usage = new Usage(r.request.prompt().length, r.completionTokens);
+            Usage usage = new Usage(s.promptLength, r.completionTokens);
             deliver(r, sink -> sink.onComplete(usage));
             r.closed = true;
         }

@@ -232,6 +232,27 @@ class SchedulerTest {
         }
     }
 
+    @Test
+    void closingFailsOpenRequestsAndRefusesNewOnes() throws Exception {
+        Scheduler scheduler = model.scheduler(SchedulerSettings.of(64, 256).withMaxRunningSequences(1));
+        CountDownLatch started = new CountDownLatch(1);
+        CollectingSink running = new CollectingSink(1, g -> started.countDown());
+        scheduler.submit(greedy("running", prompt(1), 3000), running);
+        CollectingSink waiting = new CollectingSink(1);
+        scheduler.submit(greedy("waiting", prompt(2), 4), waiting);
+        assertTrue(started.await(20, TimeUnit.SECONDS));
+        scheduler.close();
+        for (CollectingSink sink : List.of(running, waiting)) {
+            java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    sink::await);
+            assertTrue(e.getCause().getMessage().contains("shutting down"), e.getCause().getMessage());
+        }
+        RequestRejectedException late = assertThrows(RequestRejectedException.class,
+                () -> scheduler.submit(greedy("late", prompt(3), 4), new CollectingSink(1)));
+        assertEquals(RequestRejectedException.Reason.SHUTTING_DOWN, late.reason());
+        assertEquals(256, scheduler.stats().kvBlocksFree());
+    }
+
     private static Usage submitAndAwait(Scheduler scheduler, GenerationRequest request, CollectingSink sink)
             throws Exception {
         scheduler.submit(request, sink);
