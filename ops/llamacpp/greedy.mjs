@@ -1,10 +1,12 @@
 // Greedy decoding with llama.cpp on a GGUF file, for comparison with Herd.
-// usage: node greedy.mjs <model.gguf> <comma-separated prompt token ids> <steps> [threads]
+// usage: node greedy.mjs <model.gguf> <comma-separated prompt token ids> <steps> [threads] [forced ids]
+// With forced ids (comma-separated, at least <steps> of them) the sequence is teacher-forced: step i feeds
+// forced[i] whatever llama.cpp would have chosen, so logits can be compared position by position.
 // prints one JSON object: {"tokens": [...], "top": [[[id, logit], ...], ...]} where top[i] holds llama.cpp's raw
 // logits of the five most likely next tokens at generation step i, largest first.
 import {getLlama} from "node-llama-cpp";
 
-const [modelPath, promptArg, stepsArg, threadsArg] = process.argv.slice(2);
+const [modelPath, promptArg, stepsArg, threadsArg, forcedArg] = process.argv.slice(2);
 if (!modelPath || !promptArg || !stepsArg) {
     console.error("usage: node greedy.mjs <model.gguf> <ids,comma,separated> <steps> [threads]");
     process.exit(2);
@@ -12,6 +14,7 @@ if (!modelPath || !promptArg || !stepsArg) {
 const prompt = promptArg.split(",").map(Number);
 const steps = Number(stepsArg);
 const threads = Number(threadsArg ?? 1);
+const forced = forcedArg ? forcedArg.split(",").map(Number) : null;
 
 const llama = await getLlama({gpu: false, logLevel: "error", build: "never"});
 const model = await llama.loadModel({modelPath, gpuLayers: 0});
@@ -38,7 +41,7 @@ for (let i = 0; i < steps; i++) {
     const logits = [...last.next.logits.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
     tokens.push(next);
     top.push(logits);
-    input = [next];
+    input = [forced ? forced[i] : next];
 }
 console.log(JSON.stringify({tokens, top}));
 await context.dispose();

@@ -35,7 +35,7 @@ public final class Transformer {
     }
 
     public Transformer(ModelWeights weights, Backend backend) {
-        this(weights, backend, new LocalExpertSet(weights, backend), Probe.NONE);
+        this(weights, backend, LocalExpertSet.of(weights, backend), Probe.NONE);
     }
 
     public ModelConfig config() {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.herd.kernels.DType;
+import dev.herd.kernels.Quantize;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -149,13 +150,13 @@ public final class SafetensorsWriter {
             }
         }
         for (int s = 0; s < scales.length; s++) {
-            scales[s] = scales[s] == 0 ? 1f : scales[s] / FloatEncoding.E4M3_MAX;
+            scales[s] = scales[s] == 0 ? 1f : scales[s] / Quantize.E4M3_MAX;
         }
         byte[] q = new byte[values.length];
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
                 float scale = scales[(int) (r / br) * sCols + (int) (c / bc)];
-                q[r * cols + c] = FloatEncoding.e4m3(values[r * cols + c] / scale);
+                q[r * cols + c] = Quantize.e4m3(values[r * cols + c] / scale);
             }
         }
         addRaw(name, "F8_E4M3", shape, MemorySegment.ofArray(q));
@@ -346,8 +347,8 @@ public final class SafetensorsWriter {
                         }
                         switch (p.dtype()) {
                             case F32 -> buf.putFloat(v);
-                            case F16 -> buf.putShort(FloatEncoding.f16(v));
-                            case BF16 -> buf.putShort(FloatEncoding.bf16(v));
+                            case F16 -> buf.putShort(Quantize.f16(v));
+                            case BF16 -> buf.putShort(Quantize.bf16(v));
                             default -> throw new IllegalStateException(p.dtype().name());
                         }
                     }

@@ -35,10 +35,14 @@ final class LlamaCpp {
         Files.createDirectories(INSTALL);
         Files.copy(OPS.resolve("package.json"), INSTALL.resolve("package.json"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.copy(OPS.resolve("package-lock.json"), INSTALL.resolve("package-lock.json"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         Files.copy(OPS.resolve("greedy.mjs"), INSTALL.resolve("greedy.mjs"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         if (!Files.isDirectory(INSTALL.resolve("node_modules/node-llama-cpp"))) {
-            int rc = run(List.of("npm", "install", "--no-audit", "--no-fund", "--loglevel=error"), INSTALL, 600);
+            // only the linux-x64 CPU binaries (named as a dependency): the CUDA and Vulkan builds are 600 MB more
+            int rc = run(List.of("npm", "install", "--omit=optional", "--no-audit", "--no-fund", "--loglevel=error"),
+                    INSTALL, 600);
             assumeTrue(rc == 0, "npm install of node-llama-cpp failed (exit " + rc + "); see " + INSTALL);
         }
         return INSTALL;
@@ -46,15 +50,33 @@ final class LlamaCpp {
 
     /** Runs greedy.mjs; returns its stdout. */
     static String greedy(Path gguf, int[] prompt, int steps) throws IOException, InterruptedException {
-        Path dir = install();
-        StringBuilder ids = new StringBuilder();
-        for (int t : prompt) {
-            ids.append(ids.isEmpty() ? "" : ",").append(t);
+        return run(gguf, prompt, steps, null);
+    }
+
+    /** Runs greedy.mjs teacher-forced with {@code forced} as the continuation; returns its stdout. */
+    static String forced(Path gguf, int[] prompt, int[] forced) throws IOException, InterruptedException {
+        return run(gguf, prompt, forced.length, forced);
+    }
+
+    private static String join(int[] ids) {
+        StringBuilder sb = new StringBuilder();
+        for (int t : ids) {
+            sb.append(sb.isEmpty() ? "" : ",").append(t);
         }
+        return sb.toString();
+    }
+
+    private static String run(Path gguf, int[] prompt, int steps, int[] forced)
+            throws IOException, InterruptedException {
+        Path dir = install();
         Path out = Files.createTempFile("llamacpp", ".json");
         Path err = Files.createTempFile("llamacpp", ".err");
-        Process p = new ProcessBuilder("node", "greedy.mjs", gguf.toAbsolutePath().toString(), ids.toString(),
-                Integer.toString(steps), "1")
+        List<String> cmd = new java.util.ArrayList<>(List.of("node", "greedy.mjs", gguf.toAbsolutePath().toString(),
+                join(prompt), Integer.toString(steps), "1"));
+        if (forced != null) {
+            cmd.add(join(forced));
+        }
+        Process p = new ProcessBuilder(cmd)
                 .directory(dir.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
         if (!p.waitFor(300, TimeUnit.SECONDS)) {
             p.destroyForcibly();

@@ -1,0 +1,106 @@
+package dev.herd.cli;
+
+import dev.herd.kernels.Backend;
+import dev.herd.kernels.NativeBackend;
+import dev.herd.model.forward.KvCache;
+import dev.herd.model.forward.Transformer;
+import dev.herd.model.generate.GreedyDecoder;
+import dev.herd.model.load.ModelFiles;
+import dev.herd.model.weights.ModelWeights;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code herd bench}: prefill and decode speed of one sequence on this process, the way llama.cpp's
+ * llama-bench measures them (pp: a prompt of N tokens in one pass; tg: N tokens generated one at a time).
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Measure prefill (pp) and decode (tg) tokens/s of a model in this process.",
+                "Prints one JSON line per measurement."})
+final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--model", required = true, description = "model directory or .gguf file")
+    Path model;
+    @Option(names = "--prompt-tokens", defaultValue = "128", description = "prefill length (default ${DEFAULT-VALUE})")
+    int promptTokens;
+    @Option(names = "--gen-tokens", defaultValue = "64", description = "decode steps (default ${DEFAULT-VALUE})")
+    int genTokens;
+    @Option(names = "--repetitions", defaultValue = "3", description = "runs of each; the best is kept too (default ${DEFAULT-VALUE})")
+    int repetitions;
+    @Option(names = "--triad", description = "also measure memory bandwidth (STREAM-like triad) with the native kernels")
+    boolean triad;
+    @Mixin
+    BackendOptions backendOptions;
+
+    @Override
+    public Integer call() {
+        try (ModelFiles files = ModelFiles.open(model);
+             ModelWeights weights = new ModelWeights(files.config(), files.store(), files.format());
+             Backend backend = backendOptions.create(System.err)) {
+            Transformer t = new Transformer(weights, backend);
+            int vocab = files.config().vocabSize();
+            SplittableRandom r = new SplittableRandom(1);
+            int[] prompt = r.ints(promptTokens, 0, vocab).toArray();
+            // warm-up: touches every page of the mapped weights and lets the JIT compile the hot loops
+            new GreedyDecoder(t).generate(Arrays.copyOf(prompt, Math.min(16, promptTokens)), 4, java.util.Set.of(),
+                    id -> { });
+            double[] pp = new double[repetitions];
+            double[] tg = new double[repetitions];
+            for (int i = 0; i < repetitions; i++) {
+                KvCache cache = new KvCache(files.config());
+                long s = System.nanoTime();
+                float[] logits = t.forward(prompt, cache);
+                pp[i] = promptTokens / ((System.nanoTime() - s) / 1e9);
+                int next = GreedyDecoder.argmax(logits);
+                s = System.nanoTime();
+                for (int g = 0; g < genTokens; g++) {
+                    next = GreedyDecoder.argmax(t.forward(new int[]{next}, cache));
+                }
+                tg[i] = genTokens / ((System.nanoTime() - s) / 1e9);
+            }
+            report("pp" + promptTokens, pp, backend, 0);
+            report("tg" + genTokens, tg, backend, activeWeightBytes(files));
+            if (triad && backend instanceof NativeBackend nb) {
+                double gbs = nb.triadBandwidth(1L << 25, 5);
+                System.out.println(String.format(Locale.ROOT,
+                        "{\"engine\":\"triad\",\"threads\":%d,\"gb_per_s\":%.2f}", nb.threads(), gbs));
+            }
+        }
+        return 0;
+    }
+
+    private void report(String test, double[] tokensPerSecond, Backend backend, long bytesPerToken) {
+        double mean = Arrays.stream(tokensPerSecond).average().orElse(0);
+        double best = Arrays.stream(tokensPerSecond).max().orElse(0);
+        String bandwidth = bytesPerToken == 0 ? "" : String.format(Locale.ROOT,
+                ",\"weight_bytes_per_token\":%d,\"weight_gb_per_s\":%.2f", bytesPerToken, bytesPerToken * mean / 1e9);
+        System.out.println(String.format(Locale.ROOT,
+                "{\"engine\":\"herd\",\"backend\":\"%s\",\"model\":\"%s\",\"test\":\"%s\",\"mean_tps\":%.2f,\"best_tps\":%.2f,\"runs\":%s%s}",
+                backend.name(), model.getFileName(), test, mean, best, Arrays.toString(tokensPerSecond), bandwidth));
+    }
+
+    /**
+     * Weight bytes one decode step reads: every tensor except the embedding (one row) and, of routed expert
+     * tensors, the top-k share.
+     */
+    static long activeWeightBytes(ModelFiles files) {
+        var moe = files.config().moe();
+        double total = 0;
+        for (String name : files.store().names()) {
+            var t = files.store().find(name);
+            if (t.isEmpty() || name.contains("embed_tokens") || name.startsWith("token_embd")) {
+                continue;
+            }
+            double bytes = t.get().data().byteSize();
+            boolean routed = name.contains("_exps.") || name.contains(".experts.");
+            total += routed && moe != null ? bytes * moe.topK() / moe.numExperts() : bytes;
+        }
+        return (long) total;
+    }
+}

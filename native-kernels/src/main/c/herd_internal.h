@@ -1,0 +1,81 @@
+/* Shared between the pool/dispatch code and the per-ISA kernel variants. Not part of the API. */
+#ifndef HERD_INTERNAL_H
+#define HERD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Activation rows quantized on the fly for the integer dot products. These are Herd's own layouts
+ * (activations never leave the process), so they are shaped for the kernels: f32 scales, and
+ * per-16 sums for the K-quants' offset terms. */
+typedef struct {
+    float d;        /* x ≈ d · q */
+    int8_t q[32];
+    int32_t m8s4[8]; /* -8 · (sum of q over each group of 4): Q4_0's "- 8" offset, in the lane order of
+                        the 4-way integer dot products, so a block's dot starts from it */
+} herd_q8a;         /* pairs with Q8_0 and Q4_0 weight blocks (32 elements) */
+
+typedef struct {
+    float d;
+    int8_t q[256];
+    int16_t bsums[16]; /* sum of q over each group of 16 */
+} herd_q8k;         /* pairs with Q4_K and Q6_K super-blocks (256 elements) */
+
+/* One build of the kernels for one instruction-set level. */
+typedef struct herd_isa {
+    int level;
+    void (*init)(void); /* one-time setup, or NULL */
+    void (*quant_q8a)(const float *x, herd_q8a *y, int64_t blocks);
+    void (*quant_q8k)(const float *x, herd_q8k *y, int64_t blocks);
+    /* y[r·ystride + o] for o in [o0, o1), r in [0, n): weight rows `w + o·row_bytes`; activation row r
+     * at `xa + r·xa_stride` bytes (f32 for float weights, herd_q8a/herd_q8k blocks for quantized). */
+    void (*matmul_rows)(int dtype, const uint8_t *w, int64_t row_bytes, const void *xa, int64_t xa_stride,
+                        int32_t n, int64_t in, float *y, int64_t ystride, int64_t o0, int64_t o1);
+    void (*dequant_row)(int dtype, const uint8_t *w, int64_t cols, float *out);
+    void (*rmsnorm_row)(const float *x, const float *w, float eps, int64_t dim, float *out);
+    void (*softmax)(float *x, int64_t n);
+    void (*swiglu)(float *g, const float *u, int64_t n);
+    /* Attention of `nh` query heads sharing one kv head over keys [t0, t1]. q and out hold the heads
+     * back to back (head_dim apart); k and v point at the kv head's slice of position 0, rows kv_stride
+     * apart; scores has room for nh · (t1 - t0 + 1) floats. */
+    void (*attn_heads)(const float *q, int32_t nh, int32_t head_dim, const float *k, const float *v,
+                       int64_t kv_stride, int64_t t0, int64_t t1, float scale, float *scores, float *out);
+    /* Unnormalised attention of all heads of one query row over keys [t0, t1] (rows kv_dim apart):
+     * per head the max score m, Σ e^(s - m) in l and Σ e^(s - m)·v in acc (n_heads · head_dim);
+     * scores has room for n_heads · (t1 - t0 + 1) floats. */
+    void (*attn_partial)(const float *q, int32_t n_heads, int32_t group, int32_t head_dim, const float *k,
+                         const float *v, int64_t kv_dim, int64_t t0, int64_t t1, float scale, float *scores,
+                         float *m, float *l, float *acc);
+} herd_isa;
+
+extern const herd_isa herd_isa_portable;
+#if defined(__x86_64__)
+extern const herd_isa herd_isa_avx2;
+extern const herd_isa herd_isa_avx512;
+#endif
+
+/* IEEE half to float without F16C (the portable variant; the others convert in hardware). */
+static inline float herd_f16_to_f32_soft(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1F;
+    uint32_t man = h & 0x3FF;
+    uint32_t bits;
+    if (exp == 0x1F) {
+        bits = sign | 0x7F800000u | (man << 13); /* inf / nan */
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else { /* subnormal: normalise */
+        int e = -1;
+        do {
+            e++;
+            man <<= 1;
+        } while ((man & 0x400) == 0);
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3FF) << 13);
+    }
+    union { uint32_t u; float f; } v = { bits };
+    return v.f;
+}
+
+#endif

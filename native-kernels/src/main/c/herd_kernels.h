@@ -1,0 +1,83 @@
+/*
+ * Herd's native CPU kernels: the C side of dev.herd.kernels.NativeBackend (bound through
+ * java.lang.foreign, so every function here takes plain pointers and integers).
+ *
+ * A context owns a persistent worker pool; matrix products and attention are split over it.
+ * Functions that take no context run on the calling thread. A context is used by one caller at
+ * a time (the Java side serialises calls that use the pool).
+ *
+ * Return codes: 0 on success, HERD_EBADTYPE for a dtype this library does not handle,
+ * HERD_ENOMEM when scratch memory could not be allocated.
+ */
+#ifndef HERD_KERNELS_H
+#define HERD_KERNELS_H
+
+#include <stdint.h>
+
+#define HERD_API __attribute__((visibility("default")))
+
+/* Weight element types; the Java side maps DType to these explicitly (never by ordinal). */
+enum herd_dtype {
+    HERD_F32 = 0,
+    HERD_F16 = 1,
+    HERD_BF16 = 2,
+    HERD_Q8_0 = 3,
+    HERD_Q4_0 = 4,
+    HERD_Q4_K = 5,
+    HERD_Q6_K = 6,
+};
+
+/* Instruction-set levels of the kernel variants built into the library. */
+enum herd_isa_level {
+    HERD_ISA_AUTO = 0,
+    HERD_ISA_PORTABLE = 1,
+    HERD_ISA_AVX2 = 2,    /* AVX2 + FMA + F16C */
+    HERD_ISA_AVX512 = 3,  /* AVX-512 F/BW/VL/DQ + VNNI, with AVX2 + FMA + F16C */
+};
+
+#define HERD_EBADTYPE (-1)
+#define HERD_ENOMEM (-2)
+
+typedef struct herd_ctx herd_ctx;
+
+/* 1 when this CPU can run the variant of that level and the library contains it. */
+HERD_API int herd_isa_supported(int level);
+
+/* threads >= 1 (the caller counts as one); level HERD_ISA_AUTO picks the best supported.
+ * spin_us: how long an idle worker spins before it sleeps. NULL on failure. */
+HERD_API herd_ctx *herd_create(int threads, int level, int spin_us);
+HERD_API void herd_destroy(herd_ctx *ctx);
+HERD_API int herd_isa_level(const herd_ctx *ctx);
+HERD_API int herd_threads(const herd_ctx *ctx);
+
+/* y (n, out) = x (n, in) · W (out, in)ᵀ; W rows are contiguous, in is a whole number of blocks. */
+HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in,
+                         const float *x, float *y, int32_t n);
+
+/* One row of `cols` elements at `row` (already offset to the row) as f32. */
+HERD_API int herd_get_row(herd_ctx *ctx, int dtype, const void *row, int64_t cols, float *out);
+
+/* out = x / sqrt(mean(x²) + eps) * w, per row; w may be NULL; out may equal x. */
+HERD_API void herd_rmsnorm(herd_ctx *ctx, const float *x, const float *w, float eps, int32_t dim, int32_t n,
+                           float *out);
+
+/* style 0: NEOX (i pairs with i + half), 1: adjacent (2i pairs with 2i + 1). */
+HERD_API void herd_rope(float *x, int32_t n, int32_t heads, int32_t head_dim, const int32_t *positions,
+                        const float *inv_freq, int32_t half, int32_t style);
+
+HERD_API void herd_softmax(herd_ctx *ctx, float *x, int64_t len);
+
+/* gate[i] = silu(gate[i]) * up[i] */
+HERD_API void herd_swiglu(herd_ctx *ctx, float *gate, const float *up, int64_t len);
+
+/* Causal grouped-query attention; see dev.herd.kernels.Backend#attention. */
+HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale,
+                            int32_t chunk, const float *q, const int32_t *positions, int32_t n,
+                            const float *k_cache, const float *v_cache, float *out);
+
+/* STREAM-style triad a = b + s·c over three f32 arrays of `elements` each, on all pool threads;
+ * returns the best of `reps` in GB/s (3 · 4 · elements bytes per pass), or a negative value when
+ * the arrays could not be allocated. */
+HERD_API double herd_triad(herd_ctx *ctx, int64_t elements, int32_t reps);
+
+#endif

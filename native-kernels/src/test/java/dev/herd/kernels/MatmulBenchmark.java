@@ -1,0 +1,137 @@
+package dev.herd.kernels;
+
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.CommandLineOptions;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Collection;
+import java.util.Locale;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Decode-shaped matrix-vector products (one activation row times a 4096 x 4096 weight) on the native
+ * kernels. Decode is bound by how fast weights stream from memory, so the interesting figure is GB/s
+ * of weight bytes, next to the machine's triad bandwidth. The product cycles over enough copies of
+ * the weight (at least 512 MiB) that none is still in a cache when it comes round again.
+ *
+ * <p>Run through {@code ops/bench/kernels.sh} (or this class's {@code main}, which takes JMH's options
+ * and prints the GB/s table after JMH's own); it is never part of the build's tests. The machine's
+ * other load skews single runs: compare numbers from one run, and note the load average.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SampleTime) // a distribution: on a shared machine the median and the best say more than the mean
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+public class MatmulBenchmark {
+    private static final long WORKING_SET = 512L << 20;
+
+    @Param({"Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16"})
+    public DType type;
+
+    @Param({"1", "2"})
+    public int threads;
+
+    /** Kernel level: AUTO picks the best for this CPU; PORTABLE or AVX2 show what older CPUs get. */
+    @Param({"AUTO"})
+    public NativeBackend.Isa isa;
+
+    @Param({"4096"})
+    public int rows;
+
+    @Param({"4096"})
+    public int cols;
+
+    private Arena arena;
+    private NativeBackend backend;
+    private Tensor[] weights;
+    private float[] x;
+    private float[] y;
+    private int next;
+
+    @Setup(Level.Trial)
+    public void setUp() throws NativeUnavailableException {
+        backend = NativeBackend.load(threads, isa, NativeBackend.DEFAULT_SPIN_MICROS);
+        arena = Arena.ofShared();
+        Tensor first = RandomWeights.matrix("w", type, rows, cols, 42, arena);
+        int copies = (int) Math.max(2, (WORKING_SET + first.data().byteSize() - 1) / first.data().byteSize());
+        weights = new Tensor[copies];
+        weights[0] = first;
+        for (int i = 1; i < copies; i++) {
+            MemorySegment s = arena.allocate(first.data().byteSize(), 64);
+            s.copyFrom(first.data());
+            weights[i] = new Tensor("w" + i, type, first.shape(), s);
+        }
+        x = RandomWeights.gaussian(cols, 1.0, 7);
+        y = new float[rows];
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        backend.close();
+        arena.close();
+    }
+
+    @Benchmark
+    public float[] matmul() {
+        Tensor w = weights[next];
+        next = next + 1 == weights.length ? 0 : next + 1;
+        backend.matmul(w, x, y, 1);
+        return y;
+    }
+
+    /** JMH with the given options (defaults to this benchmark), then GB/s and the triad bandwidth. */
+    public static void main(String[] args) throws Exception {
+        CommandLineOptions cli = new CommandLineOptions(args);
+        org.openjdk.jmh.runner.options.Options opts = cli.getIncludes().isEmpty()
+                ? new org.openjdk.jmh.runner.options.OptionsBuilder().parent(cli)
+                        .include(MatmulBenchmark.class.getName()).build()
+                : cli;
+        Collection<RunResult> results = new Runner(opts).run();
+
+        TreeMap<Integer, Double> triad = new TreeMap<>();
+        for (RunResult r : results) {
+            triad.putIfAbsent(Integer.parseInt(r.getParams().getParam("threads")), 0.0);
+        }
+        for (int t : triad.keySet()) {
+            try (NativeBackend b = NativeBackend.load(t)) {
+                triad.put(t, b.triadBandwidth(32L << 20, 10)); // 3 x 128 MiB
+            }
+        }
+        System.out.println();
+        System.out.printf(Locale.ROOT, "%-6s %-8s %4s %7s %9s %9s %8s %8s %8s%n", "type", "isa", "thr", "MiB",
+                "p50 us", "best us", "GB/s", "best", "triad%");
+        for (RunResult r : results) {
+            var p = r.getParams();
+            DType type = DType.valueOf(p.getParam("type"));
+            int threads = Integer.parseInt(p.getParam("threads"));
+            long bytes = type.byteSize(Long.parseLong(p.getParam("rows")) * Long.parseLong(p.getParam("cols")));
+            var stats = r.getPrimaryResult().getStatistics();
+            double median = stats.getPercentile(50);
+            double best = stats.getMin();
+            double gbs = bytes / (median * 1e3);
+            System.out.printf(Locale.ROOT, "%-6s %-8s %4d %7.1f %9.1f %9.1f %8.1f %8.1f %7.0f%%%n", type, p.getParam("isa"),
+                    threads, bytes / 1048576.0, median, best, gbs, bytes / (best * 1e3), 100 * gbs / triad.get(threads));
+        }
+        System.out.println("GB/s: weight bytes over the median time (best: over the fastest call); triad%: median"
+                + " GB/s against the triad on the same threads");
+        triad.forEach((t, g) -> System.out.printf(Locale.ROOT, "triad (f32, 3 x 128 MiB) on %d thread(s): %.1f GB/s%n", t, g));
+    }
+}
