@@ -2,8 +2,8 @@
 # Serving benchmark: aggregate generated tokens/s and time to first token (p50, p99) at 1, 8 and 32 concurrent
 # streamed requests against `herd serve` on a generated Mixtral-shaped model (random weights).
 #
-#   ops/bench/serving.sh                      # reference backend... or whatever --backend auto picks
-#   BACKEND=native THREADS=2 ops/bench/serving.sh
+#   ops/bench/serving.sh                          # --backend auto: native kernels when they load
+#   BACKEND=reference THREADS=2 ops/bench/serving.sh
 #
 # Settings (environment): BACKEND (auto|native|reference, default auto), THREADS (default: all cores),
 # CONCURRENCY ("1 8 32"), MAX_TOKENS (64), PROMPT_WORDS (24), MAX_BATCH_TOKENS (512), MODEL_ARGS (extra
