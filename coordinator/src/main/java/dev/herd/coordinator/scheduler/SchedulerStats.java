@@ -1,0 +1,24 @@
+package dev.herd.coordinator.scheduler;
+
+/**
+ * A snapshot of the scheduler, published after every step and every change of state.
+ *
+ * @param queuedRequests   accepted requests none of whose sequences started yet
+ * @param runningSequences sequences holding KV blocks
+ * @param waitingSequences sequences waiting for blocks (new or preempted)
+ * @param kvBlocksUsed     blocks held by running sequences
+ * @param kvBlocksFree     blocks free
+ * @param preemptions      sequences preempted so far (freed and requeued to recompute)
+ * @param steps            forward steps run so far
+ */
+public record SchedulerStats(int queuedRequests, int runningSequences, int waitingSequences, int kvBlocksUsed,
+                             int kvBlocksFree, long preemptions, long steps) {
+    public int kvBlocksTotal() {
+        return kvBlocksUsed + kvBlocksFree;
+    }
+
+    /** Nothing running, nothing waiting, every block free. */
+    public boolean idle() {
+        return queuedRequests == 0 && runningSequences == 0 && waitingSequences == 0 && kvBlocksUsed == 0;
+    }
+}
