@@ -1,0 +1,80 @@
+package dev.herd.shard;
+
+import dev.herd.model.forward.LocalExpertRunner;
+import dev.herd.proto.v1.CombineMode;
+import dev.herd.proto.v1.FailureReason;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The routed experts this node holds, served to any stage that dispatches to it (including this node's own
+ * stage, which calls {@link LocalExpertRunner} directly). Refuses experts it does not hold rather than loading
+ * them on demand: a request for one means the sender works from another plan.
+ */
+final class ExpertHost {
+    private final int hidden;
+    private final Map<Integer, LocalExpertRunner> runners;
+    private final Map<ExpertRef, LongAdder> load = new LinkedHashMap<>();
+
+    /** @param runners a runner over weights holding each layer that has experts here */
+    ExpertHost(int hidden, Map<Integer, LocalExpertRunner> runners, Iterable<ExpertRef> held) {
+        this.hidden = hidden;
+        this.runners = Map.copyOf(runners);
+        for (ExpertRef e : held) {
+            load.put(e, new LongAdder());
+        }
+    }
+
+    /** Rows run per held expert since this part was loaded (the {@code Stats} counters). */
+    Map<ExpertRef, Long> load() {
+        Map<ExpertRef, Long> out = new LinkedHashMap<>();
+        load.forEach((e, n) -> out.put(e, n.sum()));
+        return Collections.unmodifiableMap(out);
+    }
+
+    boolean holdsAny() {
+        return !load.isEmpty();
+    }
+
+    /**
+     * Runs a job: PER_EXPERT gives one un-weighted output row per routing entry, in entry order (the sender
+     * combines, keeping a single process's summation order); WEIGHTED_SUM gives one row per distinct row, the
+     * weighted sum of its entries here in entry order.
+     */
+    float[] run(ExpertJob job) {
+        int m = job.entries();
+        LongAdder[] counters = new LongAdder[m];
+        for (int i = 0; i < m; i++) {
+            ExpertRef ref = new ExpertRef(job.layer(), job.entryExperts()[i]);
+            counters[i] = load.get(ref);
+            if (counters[i] == null) {
+                throw new FrameRejected(FailureReason.FAILURE_REASON_BAD_FRAME, "request " + job.requestId()
+                        + " asks for " + ref + ", which this node does not hold");
+            }
+        }
+        LocalExpertRunner runner = runners.get(job.layer());
+        float[] in = new float[m * hidden];                       // (entries, hidden)
+        for (int i = 0; i < m; i++) {
+            System.arraycopy(job.rows(), job.entryRows()[i] * hidden, in, i * hidden, hidden);
+        }
+        float[] y = runner.runNow(job.layer(), job.entryExperts(), in, m); // (entries, hidden)
+        for (LongAdder c : counters) {
+            c.increment();
+        }
+        if (job.combine() == CombineMode.COMBINE_MODE_PER_EXPERT) {
+            return y;
+        }
+        float[] sum = new float[job.distinctRows() * hidden];    // (distinct rows, hidden)
+        for (int i = 0; i < m; i++) {
+            float w = job.entryWeights()[i];
+            int o = job.entryRows()[i] * hidden;
+            for (int j = 0; j < hidden; j++) {
+                sum[o + j] += w * y[i * hidden + j];
+            }
+        }
+        return sum;
+    }
+}
