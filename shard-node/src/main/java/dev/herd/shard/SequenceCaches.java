@@ -29,22 +29,23 @@ final class SequenceCaches {
      * cache's length, or a sequence never started here, cannot be served.
      */
     KvCache extend(long seqId, int position) {
+        check(seqId, position);
+        KvCache cache = caches.computeIfAbsent(seqId, id -> new KvCache(config));
+        cache.truncate(position);
+        return cache;
+    }
+
+    /** What {@link #extend} would refuse, without changing anything. */
+    void check(long seqId, int position) {
         KvCache cache = caches.get(seqId);
-        if (cache == null) {
-            if (position != 0) {
-                throw new FrameRejected(FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE, "sequence " + seqId
-                        + " has no KV cache here and its rows start at position " + position + ", not 0");
-            }
-            cache = new KvCache(config);
-            caches.put(seqId, cache);
-            return cache;
+        if (cache == null && position != 0) {
+            throw new FrameRejected(FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE, "sequence " + seqId
+                    + " has no KV cache here and its rows start at position " + position + ", not 0");
         }
-        if (position > cache.length()) {
+        if (cache != null && position > cache.length()) {
             throw new FrameRejected(FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE, "sequence " + seqId + " holds "
                     + cache.length() + " positions here; rows starting at position " + position + " would leave a gap");
         }
-        cache.truncate(position);
-        return cache;
     }
 
     void setParams(SequenceParams p) {

@@ -17,10 +17,12 @@ import java.util.concurrent.TimeUnit;
 public final class ShardServer implements AutoCloseable {
     private final Server server;
     private final String host;
+    private final int port;
 
     private ShardServer(Server server, String host) {
         this.server = server;
         this.host = host;
+        this.port = server.getPort(); // kept: a stopped server no longer tells, and a restart reuses it
     }
 
     /** Serves {@code node} on {@code host}:{@code port}; port 0 picks a free one (see {@link #port()}). */
@@ -39,7 +41,7 @@ public final class ShardServer implements AutoCloseable {
     }
 
     public int port() {
-        return server.getPort();
+        return port;
     }
 
     /** "host:port", as peers are given it. */

@@ -52,39 +52,36 @@ final class StageRunner {
         check(step);
         int n = step.rows();
         int h = c.hiddenSize();
-        // Segments: each sequence's consecutive rows. KV caches are extended (or rewound for a resent step)
-        // before the batch is formed, because a batch reads each row's position from its cache's length.
-        List<Segment> segments = new ArrayList<>();
-        List<KvCache> segmentCaches = new ArrayList<>();
-        int[] lengths = new int[n];
+        // Segments: each sequence's consecutive rows, checked whole before any cache is touched, so a refused
+        // frame leaves every sequence as it was.
+        List<int[]> spans = new ArrayList<>();                  // {first row, rows}
         Set<Long> seen = new HashSet<>();
         for (int r = 0; r < n; ) {
             long seq = step.seqIds()[r];
             int end = r + 1;
             while (end < n && step.seqIds()[end] == seq) {
+                if (step.positions()[end] != step.positions()[end - 1] + 1) {
+                    throw FrameRejected.badFrame("step " + step.stepId() + ": sequence " + seq + " has positions "
+                            + step.positions()[end - 1] + " then " + step.positions()[end]);
+                }
                 end++;
             }
             if (!seen.add(seq)) {
                 throw FrameRejected.badFrame("step " + step.stepId() + ": the rows of sequence " + seq
                         + " are not contiguous");
             }
-            for (int i = r + 1; i < end; i++) {
-                if (step.positions()[i] != step.positions()[i - 1] + 1) {
-                    throw FrameRejected.badFrame("step " + step.stepId() + ": sequence " + seq + " has positions "
-                            + step.positions()[i - 1] + " then " + step.positions()[i]);
-                }
-            }
-            lengths[segments.size()] = end - r;
-            segmentCaches.add(null);
-            segments.add(null);
+            caches.check(seq, step.positions()[r]);
+            spans.add(new int[]{r, end - r});
             r = end;
         }
-        // Only now touch the caches, when the whole frame has been found well-formed.
-        for (int s = 0, r = 0; s < segments.size(); r += lengths[s], s++) {
-            KvCache cache = caches.extend(step.seqIds()[r], step.positions()[r]);
-            segmentCaches.set(s, cache);
+        checkSampling(step);
+        // KV caches are extended (or rewound for a resent step) before the batch is formed, because a batch
+        // reads each row's position from its cache's length.
+        List<Segment> segments = new ArrayList<>();
+        for (int[] span : spans) {
+            KvCache cache = caches.extend(step.seqIds()[span[0]], step.positions()[span[0]]);
             // the token ids of a batch are only read by embed, which this stage calls itself with the frame's ids
-            segments.set(s, new Segment(cache, new int[lengths[s]]));
+            segments.add(new Segment(cache, new int[span[1]]));
         }
         Batch batch = Batch.of(segments);
 
@@ -96,8 +93,8 @@ final class StageRunner {
             x = step.hidden();
         }
         transformer.layers(layers.start(), layers.end(), x, batch);
-        for (int s = 0; s < segments.size(); s++) {
-            segmentCaches.get(s).advance(lengths[s]);
+        for (Segment s : segments) {
+            s.cache().advance(s.tokens().length);
         }
         if (!lmHead) {
             return new Hidden(x);
@@ -141,15 +138,20 @@ final class StageRunner {
                 }
             }
         }
-        if (lmHead) {
-            for (SequenceParams p : step.params()) {
-                caches.setParams(p);
-            }
-            for (int r : step.sampleRows()) {
-                if (caches.params(step.seqIds()[r]) == null) {
-                    throw FrameRejected.badFrame(what + " samples sequence " + step.seqIds()[r]
-                            + ", whose sampling parameters never arrived (they come with its first step)");
-                }
+    }
+
+    /** The last stage keeps each sequence's sampling parameters; every sampled sequence must have them. */
+    private void checkSampling(StageStep step) {
+        if (!lmHead) {
+            return;
+        }
+        for (SequenceParams p : step.params()) {
+            caches.setParams(p);
+        }
+        for (int r : step.sampleRows()) {
+            if (caches.params(step.seqIds()[r]) == null) {
+                throw FrameRejected.badFrame("step " + step.stepId() + " samples sequence " + step.seqIds()[r]
+                        + ", whose sampling parameters never arrived (they come with its first step)");
             }
         }
     }

@@ -123,10 +123,16 @@ class DistributedEqualsLocalTest {
 
     /** The nodes of one topology, assigned and serving. */
     record Split(Topology topology, List<LocalCluster.Node> stages, List<LayerRange> ranges,
-                 List<LocalCluster.Node> expertNodes, Map<String, Set<Integer>> ownLayers) {
+                 List<LocalCluster.Node> expertNodes, Map<String, Set<Integer>> ownLayers,
+                 Map<String, ShardAssignment> assignments) {
 
         LocalCluster.Node first() {
             return stages.getFirst();
+        }
+
+        LocalCluster.Node node(String id) {
+            return Stream.concat(stages.stream(), expertNodes.stream()).filter(n -> n.id().equals(id)).findFirst()
+                    .orElseThrow();
         }
 
         static Split start(LocalCluster cluster, Topology t, java.util.function.UnaryOperator<NodeSettings> all,
@@ -145,6 +151,7 @@ class DistributedEqualsLocalTest {
                     : List.of();
             ModelConfig c = cluster.config();
             Map<String, Set<Integer>> own = new java.util.HashMap<>();
+            Map<String, ShardAssignment> assignments = new java.util.HashMap<>();
             List<List<ExpertRef>> heldByExpertNode = List.of(new ArrayList<>(), new ArrayList<>());
             for (int s = 0; s < stageCount; s++) {
                 LayerRange r = ranges.get(s);
@@ -171,16 +178,19 @@ class DistributedEqualsLocalTest {
                     }
                 }
                 PeerEndpoint next = s + 1 < stageCount ? stages.get(s + 1).endpoint() : null;
-                stages.get(s).node().assignAndWait(ShardAssignment.stage(EPOCH, r, local, s == 0,
-                        s == stageCount - 1, next, peers));
+                ShardAssignment a = ShardAssignment.stage(EPOCH, r, local, s == 0, s == stageCount - 1, next, peers);
+                stages.get(s).node().assignAndWait(a);
+                assignments.put(stages.get(s).id(), a);
                 own.put(stages.get(s).id(), new TreeSet<>(IntStream.range(r.start(), r.end()).boxed().toList()));
             }
             for (int p = 0; p < experts.size(); p++) {
                 List<ExpertRef> held = heldByExpertNode.get(p);
-                experts.get(p).node().assignAndWait(ShardAssignment.expertsOnly(EPOCH, held));
+                ShardAssignment a = ShardAssignment.expertsOnly(EPOCH, held);
+                experts.get(p).node().assignAndWait(a);
+                assignments.put(experts.get(p).id(), a);
                 own.put(experts.get(p).id(), new TreeSet<>(held.stream().map(ExpertRef::layer).toList()));
             }
-            return new Split(t, stages, ranges, experts, own);
+            return new Split(t, stages, ranges, experts, own, assignments);
         }
 
         /** Every node's sent bytes together. */
