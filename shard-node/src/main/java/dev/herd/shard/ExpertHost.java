@@ -1,5 +1,6 @@
 package dev.herd.shard;
 
+import dev.herd.model.forward.ExpertRunner;
 import dev.herd.model.forward.LocalExpertRunner;
 import dev.herd.proto.v1.CombineMode;
 import dev.herd.proto.v1.FailureReason;
@@ -7,6 +8,7 @@ import dev.herd.proto.v1.FailureReason;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -35,6 +37,33 @@ final class ExpertHost {
         return Collections.unmodifiableMap(out);
     }
 
+    /**
+     * The same experts for this node's own stage, as the local owner of its dispatcher: rows counted with the
+     * remote ones, so the load the planner sees is the whole load of each expert here.
+     */
+    ExpertRunner asRunner() {
+        return (layer, experts, rows, m) -> CompletableFuture.completedFuture(runHeld(layer, experts, rows, m,
+                "the local dispatch"));
+    }
+
+    /** (m, hidden) un-weighted outputs, row i from held expert {@code experts[i]}. */
+    private float[] runHeld(int layer, int[] experts, float[] rows, int m, String what) {
+        LongAdder[] counters = new LongAdder[m];
+        for (int i = 0; i < m; i++) {
+            ExpertRef ref = new ExpertRef(layer, experts[i]);
+            counters[i] = load.get(ref);
+            if (counters[i] == null) {
+                throw new FrameRejected(FailureReason.FAILURE_REASON_BAD_FRAME, what + " asks for " + ref
+                        + ", which this node does not hold");
+            }
+        }
+        float[] y = runners.get(layer).runNow(layer, experts, rows, m);
+        for (LongAdder c : counters) {
+            c.increment();
+        }
+        return y;
+    }
+
     boolean holdsAny() {
         return !load.isEmpty();
     }
@@ -46,24 +75,11 @@ final class ExpertHost {
      */
     float[] run(ExpertJob job) {
         int m = job.entries();
-        LongAdder[] counters = new LongAdder[m];
-        for (int i = 0; i < m; i++) {
-            ExpertRef ref = new ExpertRef(job.layer(), job.entryExperts()[i]);
-            counters[i] = load.get(ref);
-            if (counters[i] == null) {
-                throw new FrameRejected(FailureReason.FAILURE_REASON_BAD_FRAME, "request " + job.requestId()
-                        + " asks for " + ref + ", which this node does not hold");
-            }
-        }
-        LocalExpertRunner runner = runners.get(job.layer());
         float[] in = new float[m * hidden];                       // (entries, hidden)
         for (int i = 0; i < m; i++) {
             System.arraycopy(job.rows(), job.entryRows()[i] * hidden, in, i * hidden, hidden);
         }
-        float[] y = runner.runNow(job.layer(), job.entryExperts(), in, m); // (entries, hidden)
-        for (LongAdder c : counters) {
-            c.increment();
-        }
+        float[] y = runHeld(job.layer(), job.entryExperts(), in, m, "request " + job.requestId()); // (entries, hidden)
         if (job.combine() == CombineMode.COMBINE_MODE_PER_EXPERT) {
             return y;
         }

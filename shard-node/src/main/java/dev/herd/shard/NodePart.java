@@ -116,7 +116,7 @@ final class NodePart {
                         remotes.add(r);
                         owners.add(r);
                     }
-                    owners.add(new LocalExpertRunner(stageWeights, settings.backend()));
+                    owners.add(host.asRunner());
                     expertSet = new DispatchingExpertSet(c.moe(), c.hiddenSize(), placement(a, c), owners);
                 }
                 Transformer t = new Transformer(stageWeights, settings.backend(), expertSet, settings.probe());
