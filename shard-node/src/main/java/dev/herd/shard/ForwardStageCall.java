@@ -12,6 +12,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -111,8 +112,9 @@ final class ForwardStageCall implements StreamObserver<StageFrame> {
                 case StageRunner.Hidden h -> {
                     StageInput forward = StageFrames.forward(step, p.assignment().layers().end(), h.x(),
                             p.config().hiddenSize(), node.settings().wire());
-                    answered = true; // from here on the relay answers
-                    nextStage(p).step(forward).whenComplete(this::relay);
+                    CompletableFuture<StepResult> downstream = nextStage(p).step(forward);
+                    answered = true; // from here on the relay answers, also when the stream is already broken
+                    downstream.whenComplete(this::relay);
                 }
             }
         } catch (Throwable e) {

@@ -105,10 +105,14 @@ class PeerFailureTest {
                 assertTrue(failedAfterMs < 5000, "the failure took " + failedAfterMs + " ms");
 
                 // the stage serves other calls as before
-                HelloReply h = ShardServiceGrpc.newBlockingStub(PeerChannels.open(stage.server().address()))
-                        .withDeadlineAfter(10, TimeUnit.SECONDS)
-                        .handshake(stage.node().identity().hello(EPOCH, NodeRole.NODE_ROLE_COORDINATOR));
-                assertTrue(h.getAccepted(), h.getMessage());
+                ManagedChannel control = PeerChannels.open(stage.server().address());
+                try {
+                    HelloReply h = ShardServiceGrpc.newBlockingStub(control).withDeadlineAfter(10, TimeUnit.SECONDS)
+                            .handshake(stage.node().identity().hello(EPOCH, NodeRole.NODE_ROLE_COORDINATOR));
+                    assertTrue(h.getAccepted(), h.getMessage());
+                } finally {
+                    control.shutdownNow();
+                }
 
                 // the expert node comes back on its port; the failed step is sent again and generation goes on
                 LocalCluster.Node back = cluster.restart(e2, s -> s);
