@@ -83,17 +83,25 @@ class DistributedEqualsLocalTest {
             ModelConfig c = split.first().node().config();
             int[] tokens = new int[TOKENS];
             WireCounters.Snapshot afterPrefill;
+            double decodeMs;
             try (PipelineDriver driver = new PipelineDriver(split.first().server().address(),
                     split.first().node().identity().modelDigest(), EPOCH)) {
                 StepResult r = driver.prefill(SEQ, TestModels.PROMPT);
                 tokens[0] = r.getTokens(0).getTokenId();
                 assertEquals(TestModels.PROMPT.length, r.getTokens(0).getPosition(), "the first chosen token follows the prompt");
                 afterPrefill = split.wire();
+                long coordinatorBefore = driver.sent().stageInputBytes();
+                long t0 = System.nanoTime();
                 for (int i = 1; i < TOKENS; i++) {
                     r = driver.decode(SEQ, TestModels.PROMPT.length + i - 1, tokens[i - 1]);
                     assertEquals(SEQ, r.getTokens(0).getSeqId());
                     tokens[i] = r.getTokens(0).getTokenId();
                 }
+                decodeMs = (System.nanoTime() - t0) / 1e6 / (TOKENS - 1);
+                System.out.printf("WIRE %s %s: coordinator to first stage %.0f B per decoded token, result back %d B%n",
+                        arch, topology, (driver.sent().stageInputBytes() - coordinatorBefore) / (double) (TOKENS - 1),
+                        dev.herd.proto.v1.StageFrame.newBuilder().setResult(r).build().getSerializedSize()
+                                + WireCounters.MESSAGE_PREFIX);
             }
             assertArrayEquals(ref.tokens(), tokens, "greedy tokens");
             assertEquals(TOKENS, logits.size());
@@ -102,23 +110,24 @@ class DistributedEqualsLocalTest {
             }
             split.assertEachNodeResolvedOnlyItsLayers();
             split.assertRemoteExpertsServed();
-            report(arch, topology, c, split.wire().minus(afterPrefill));
+            report(arch, topology, c, split.wire().minus(afterPrefill), decodeMs);
         }
     }
 
     /** Bytes per decoded token on the data path, for docs/cluster-data-path.md. */
-    private static void report(Architecture arch, Topology t, ModelConfig c, WireCounters.Snapshot decode) {
+    private static void report(Architecture arch, Topology t, ModelConfig c, WireCounters.Snapshot decode,
+                               double msPerToken) {
         int steps = TOKENS - 1;
         long moeLayers = c.layers().stream().filter(l -> l.moe()).count();
         System.out.printf("WIRE %s %s hidden=%d moeLayers=%d: per decoded token: stage input %.0f B in %.1f msgs,"
                         + " expert requests %.0f B in %.2f msgs (%.0f B per MoE layer), expert answers %.0f B"
-                        + " (%.0f B per MoE layer)%n",
+                        + " (%.0f B per MoE layer); %.2f ms per decoded token%n",
                 arch, t, c.hiddenSize(), moeLayers,
                 decode.stageInputBytes() / (double) steps, decode.stageInputs() / (double) steps,
                 decode.expertRequestBytes() / (double) steps, decode.expertRequests() / (double) steps,
                 decode.expertRequestBytes() / (double) steps / moeLayers,
                 decode.expertResponseBytes() / (double) steps,
-                decode.expertResponseBytes() / (double) steps / moeLayers);
+                decode.expertResponseBytes() / (double) steps / moeLayers, msPerToken);
     }
 
     /** The nodes of one topology, assigned and serving. */

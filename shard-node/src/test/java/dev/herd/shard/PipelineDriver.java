@@ -18,6 +18,7 @@ final class PipelineDriver implements AutoCloseable {
     private final ManagedChannel channel;
     private final StageClient client;
     private final long epoch;
+    private final WireCounters sent = new WireCounters();
     private long stepIds;
 
     PipelineDriver(String firstStage, String modelDigest, long epoch) {
@@ -25,7 +26,12 @@ final class PipelineDriver implements AutoCloseable {
         this.epoch = epoch;
         this.client = StageClient.open(channel,
                 new NodeIdentity("coordinator", modelDigest).hello(epoch, NodeRole.NODE_ROLE_COORDINATOR),
-                "first stage at " + firstStage, new WireCounters());
+                "first stage at " + firstStage, sent);
+    }
+
+    /** Bytes the coordinator sent into the pipeline. */
+    WireCounters.Snapshot sent() {
+        return sent.snapshot();
     }
 
     HelloReply hello() throws Exception {
