@@ -13,9 +13,7 @@ public final class Assignments {
 
     /** @throws IllegalArgumentException naming the field when a value cannot be an assignment at all */
     public static ShardAssignment fromProto(AssignRequest r) {
-        if (!r.hasLayers()) {
-            throw new IllegalArgumentException("an assignment needs its layer range (empty for an expert-only node)");
-        }
+        // an unset range reads as [0, 0), the empty range of an expert-only node, as proto3 defines it
         LayerRange layers = new LayerRange(r.getLayers().getStart(), r.getLayers().getEnd());
         List<ExpertRef> experts = new ArrayList<>();
         for (var e : r.getExpertsList()) {
