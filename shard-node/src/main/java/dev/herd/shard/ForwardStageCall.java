@@ -106,8 +106,9 @@ final class ForwardStageCall implements StreamObserver<StageFrame> {
             StageRunner.Outcome outcome = p.stage().run(step);
             switch (outcome) {
                 case StageRunner.Chosen c -> {
-                    answer(StageFrame.newBuilder().setResult(StageFrames.result(step, c.tokens())).build());
+                    StageFrame result = StageFrame.newBuilder().setResult(StageFrames.result(step, c.tokens())).build();
                     answered = true;
+                    answer(result);
                 }
                 case StageRunner.Hidden h -> {
                     StageInput forward = StageFrames.forward(step, p.assignment().layers().end(), h.x(),
