@@ -1,0 +1,221 @@
+package dev.herd.shard;
+
+import dev.herd.proto.v1.FailureReason;
+import dev.herd.proto.v1.FrameFailure;
+import dev.herd.proto.v1.NodeRole;
+import dev.herd.proto.v1.RefusalReason;
+import dev.herd.proto.v1.StageFrame;
+import dev.herd.proto.v1.StageInput;
+import dev.herd.proto.v1.StepResult;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One {@code ForwardStage} stream on a stage: hello, then one step per input, run on the node's stage worker;
+ * the last stage answers with the chosen tokens, an earlier one forwards its hidden states to the next stage
+ * over a stream of its own and relays that stream's results and failures back here unchanged.
+ *
+ * <p>Flow control: the next input is requested only after the previous one has run and both this stream's
+ * answers and the next stage's stream have drained, so a slow stage downstream slows the sender instead of
+ * piling activations up in this node.
+ */
+final class ForwardStageCall implements StreamObserver<StageFrame> {
+    private static final Set<NodeRole> CALLERS = Set.of(NodeRole.NODE_ROLE_COORDINATOR, NodeRole.NODE_ROLE_SHARD);
+
+    private final ShardNode node;
+    private final ServerCallStreamObserver<StageFrame> call;
+    private final OutboundQueue<StageFrame> out;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile NodePart part;
+    private volatile StageClient next;
+    private volatile boolean callerDone;
+    private volatile boolean ended;
+
+    ForwardStageCall(ShardNode node, ServerCallStreamObserver<StageFrame> call) {
+        this.node = node;
+        this.call = call;
+        call.disableAutoRequest();
+        this.out = new OutboundQueue<>(call);
+        call.setOnCancelHandler(() -> {
+            out.closedByPeer();
+            end();
+        });
+        call.request(1);
+    }
+
+    @Override
+    public void onNext(StageFrame frame) {
+        if (ended) {
+            return; // the stream was ended (refused or failed); late frames have no one to answer
+        }
+        if (part == null) {
+            hello(frame);
+            return;
+        }
+        if (!frame.hasInput()) {
+            failStream(Status.INVALID_ARGUMENT.withDescription("after the hello a caller sends only inputs, got "
+                    + frame.getBodyCase()));
+            return;
+        }
+        StageInput input = frame.getInput();
+        inFlight.incrementAndGet();
+        node.onStageWorker(() -> run(input));
+    }
+
+    private void hello(StageFrame frame) {
+        if (!frame.hasHello()) {
+            failStream(Status.INVALID_ARGUMENT.withDescription("the first message of ForwardStage must be a hello, got "
+                    + frame.getBodyCase()));
+            return;
+        }
+        ShardNode.Opened opened = node.open(frame.getHello(), CALLERS);
+        var reply = opened.reply();
+        if (opened.part() != null && opened.part().stage() == null) {
+            opened.part().release();
+            reply = reply.toBuilder().setAccepted(false).setReason(RefusalReason.REFUSAL_REASON_UNSPECIFIED)
+                    .setMessage("node " + node.identity().nodeId() + " runs no pipeline layers under plan epoch "
+                            + opened.part().epoch() + " (it serves experts only)")
+                    .build();
+        }
+        out.send(StageFrame.newBuilder().setHelloReply(reply).build());
+        if (!reply.getAccepted()) {
+            failStream(Status.FAILED_PRECONDITION.withDescription(reply.getMessage()));
+            return;
+        }
+        part = opened.part();
+        call.request(1);
+    }
+
+    /** On the stage worker: one step through this node's layers. */
+    private void run(StageInput input) {
+        NodePart p = part;
+        boolean answered = false;
+        try {
+            if (input.getFrame().getPlanEpoch() != p.epoch()) {
+                throw new FrameRejected(FailureReason.FAILURE_REASON_PLAN_EPOCH_MISMATCH,
+                        "step " + input.getFrame().getStepId() + " was computed under plan epoch "
+                                + input.getFrame().getPlanEpoch() + "; this stream serves epoch " + p.epoch());
+            }
+            StageStep step = StageFrames.toStep(input, p.config().hiddenSize());
+            StageRunner.Outcome outcome = p.stage().run(step);
+            switch (outcome) {
+                case StageRunner.Chosen c -> {
+                    StageFrame result = StageFrame.newBuilder().setResult(StageFrames.result(step, c.tokens())).build();
+                    answered = true;
+                    answer(result);
+                }
+                case StageRunner.Hidden h -> {
+                    StageInput forward = StageFrames.forward(step, p.assignment().layers().end(), h.x(),
+                            p.config().hiddenSize(), node.settings().wire());
+                    CompletableFuture<StepResult> downstream = nextStage(p).step(forward);
+                    answered = true; // from here on the relay answers, also when the stream is already broken
+                    downstream.whenComplete(this::relay);
+                }
+            }
+        } catch (Throwable e) {
+            // every step must be answered, or its caller waits forever: whatever failed is reported in-band
+            Failures.Described d = Failures.describe(e, node.identity().nodeId());
+            if (!answered) {
+                answer(StageFrame.newBuilder().setFailure(StageFrames.failure(input, d.reason(), d.message())).build());
+            }
+        } finally {
+            requestNext();
+        }
+    }
+
+    private void relay(StepResult result, Throwable error) {
+        if (result != null) {
+            answer(StageFrame.newBuilder().setResult(result).build());
+            return;
+        }
+        Throwable t = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        FrameFailure f;
+        if (t instanceof StepFailedException s) {
+            f = s.failure(); // the downstream's own report (or the stream's), relayed unchanged
+        } else {
+            Failures.Described d = Failures.describe(t, node.identity().nodeId());
+            f = FrameFailure.newBuilder().setReason(d.reason()).setMessage(d.message()).build();
+        }
+        answer(StageFrame.newBuilder().setFailure(f).build());
+    }
+
+    private void answer(StageFrame frame) {
+        out.send(frame);
+        if (inFlight.decrementAndGet() == 0 && callerDone) {
+            finish();
+        }
+    }
+
+    /** The stream to the next stage, opened on first use and again after it broke. */
+    private StageClient nextStage(NodePart p) {
+        StageClient n = next;
+        if (n == null || n.isBroken()) {
+            PeerEndpoint peer = p.assignment().nextStage();
+            var channel = node.channels().channel(peer.address());
+            if (n != null) {
+                channel.resetConnectBackoff(); // the last stream broke: retry the peer now, not after a backoff
+            }
+            n = StageClient.open(channel, node.identity().hello(p.epoch(), NodeRole.NODE_ROLE_SHARD),
+                    peer.toString(), node.wire());
+            next = n;
+        }
+        return n;
+    }
+
+    private void requestNext() {
+        out.whenReady(() -> {
+            StageClient n = next;
+            if (n != null && !n.isBroken()) {
+                n.whenReady(() -> call.request(1));
+            } else {
+                call.request(1);
+            }
+        });
+    }
+
+    @Override
+    public void onError(Throwable error) {
+        // the caller went away: nothing to answer; stop forwarding for it
+        out.closedByPeer();
+        end();
+    }
+
+    @Override
+    public void onCompleted() {
+        callerDone = true;
+        if (inFlight.get() == 0) {
+            finish();
+        }
+    }
+
+    private void finish() {
+        out.complete();
+        end();
+    }
+
+    private void failStream(Status status) {
+        out.fail(status.asRuntimeException());
+        end();
+    }
+
+    private synchronized void end() {
+        if (ended) {
+            return;
+        }
+        ended = true;
+        StageClient n = next;
+        if (n != null) {
+            n.close();
+        }
+        NodePart p = part;
+        if (p != null) {
+            p.release();
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package dev.herd.shard;
+
+import java.util.Map;
+
+/**
+ * A node's load, as {@code Stats} reports it.
+ *
+ * @param planEpoch       the epoch served (0 before the first assignment)
+ * @param expertLoad      rows run per held expert since the epoch's part was loaded
+ * @param queueDepth      stage steps and expert requests received but not yet run
+ * @param activeSequences sequences with a KV cache here
+ * @param heapUsedBytes   JVM heap in use
+ * @param heapMaxBytes    JVM heap limit
+ */
+public record NodeStats(long planEpoch, Map<ExpertRef, Long> expertLoad, int queueDepth, int activeSequences,
+                        long heapUsedBytes, long heapMaxBytes) {
+}

@@ -1,0 +1,13 @@
+package dev.herd.shard;
+
+import dev.herd.proto.v1.NodeState;
+
+/**
+ * How far a node is with one epoch's assignment.
+ *
+ * @param state        idle (never assigned), loading, ready or failed
+ * @param servingEpoch the epoch the node serves now (0 before any)
+ * @param message      why loading failed; empty otherwise
+ */
+public record Readiness(NodeState state, long servingEpoch, String message) {
+}

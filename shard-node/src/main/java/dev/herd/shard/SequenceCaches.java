@@ -1,0 +1,69 @@
+package dev.herd.shard;
+
+import dev.herd.model.config.ModelConfig;
+import dev.herd.model.forward.KvCache;
+import dev.herd.proto.v1.FailureReason;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The KV caches of the sequences this stage has seen, keyed by sequence id, and the last stage's sampling
+ * parameters of each. A cache holds only this stage's layers ({@link KvCache} allocates a layer on first
+ * write). Steps run on the stage's one worker thread; {@code release} may come from a control call at any time,
+ * hence concurrent maps.
+ */
+final class SequenceCaches {
+    private final ModelConfig config;
+    private final Map<Long, KvCache> caches = new ConcurrentHashMap<>();
+    private final Map<Long, SequenceParams> params = new ConcurrentHashMap<>();
+
+    SequenceCaches(ModelConfig config) {
+        this.config = config;
+    }
+
+    /**
+     * The cache that rows of {@code seqId} starting at {@code position} extend. Position 0 starts a sequence;
+     * a position below the cache's length re-runs a suffix (a step resent after a failure further down the
+     * pipeline, which this stage had already stored), so the cache forgets from there on. A position beyond the
+     * cache's length, or a sequence never started here, cannot be served.
+     */
+    KvCache extend(long seqId, int position) {
+        check(seqId, position);
+        KvCache cache = caches.computeIfAbsent(seqId, id -> new KvCache(config));
+        cache.truncate(position);
+        return cache;
+    }
+
+    /** What {@link #extend} would refuse, without changing anything. */
+    void check(long seqId, int position) {
+        KvCache cache = caches.get(seqId);
+        if (cache == null && position != 0) {
+            throw new FrameRejected(FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE, "sequence " + seqId
+                    + " has no KV cache here and its rows start at position " + position + ", not 0");
+        }
+        if (cache != null && position > cache.length()) {
+            throw new FrameRejected(FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE, "sequence " + seqId + " holds "
+                    + cache.length() + " positions here; rows starting at position " + position + " would leave a gap");
+        }
+    }
+
+    void setParams(SequenceParams p) {
+        params.put(p.seqId(), p);
+    }
+
+    SequenceParams params(long seqId) {
+        return params.get(seqId);
+    }
+
+    /** Forgets a sequence; false when nothing was held for it. */
+    boolean release(long seqId) {
+        boolean cache = caches.remove(seqId) != null;
+        boolean sampling = params.remove(seqId) != null;
+        return cache || sampling;
+    }
+
+    int size() {
+        return caches.size();
+    }
+}
