@@ -132,7 +132,30 @@ class ClusterEndToEndTest {
             assertTrue(plan.stages().size() > 1, "the plan must split the model over stages: " + ClusterEngine.describe(plan));
             // a second request on the same plan starts from a fresh sequence and gives the same tokens
             assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "a second request");
+
+            // the first stage's process dies: the coordinator sees it gone, plans a new epoch over the other three
+            // and serves the same tokens again
+            processes.get(0).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            ShardPlan next = awaitEpochAfter(engine, plan.epoch(), Duration.ofSeconds(40));
+            System.out.printf(Locale.ROOT, "CLUSTER LLAMA4 after node-0 died: %s%n", ClusterEngine.describe(next));
+            assertTrue(next.nodes().keySet().stream().noneMatch(n -> n.value().equals("node-0")),
+                    "the new plan must not use the dead node: " + ClusterEngine.describe(next));
+            assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "tokens after re-planning");
         }
+    }
+
+    /** The first plan served with an epoch after {@code epoch}. */
+    static ShardPlan awaitEpochAfter(ClusterEngine engine, long epoch, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            ShardPlan p = engine.plan();
+            if (p != null && p.epoch() > epoch) {
+                return p;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no plan after epoch " + epoch + " within " + timeout.toSeconds() + " s: "
+                + engine.status());
     }
 
     record Cluster(String name, List<String> seeds) {

@@ -59,8 +59,10 @@ public final class ClusterEngine implements AutoCloseable {
     private static final String COORDINATOR = "coordinator";
 
     /**
-     * @param minNodes    do not plan before this many nodes have joined (a cluster coming up would otherwise
-     *                    be planned, loaded and re-planned once per joining node)
+     * @param minNodes    do not make the first plan before this many nodes have joined (a cluster coming up
+     *                    would otherwise be planned, loaded and re-planned once per joining node); once a plan
+     *                    has been served, every later view is planned, so that losing a node re-plans over the
+     *                    rest
      * @param options     planner options (KV context reserved per stage, replication, stage limit)
      * @param loadTimeout longest wait for every node to report an epoch loaded
      * @param stepTimeout longest wait for one pipeline step's result
@@ -93,7 +95,9 @@ public final class ClusterEngine implements AutoCloseable {
     private final AtomicLong epochs = new AtomicLong();
     private final AtomicLong seqIds = new AtomicLong();
     private final Object changed = new Object();
+    /** Touched by the planning thread only. */
     private long plannedVersion = -1;
+    private boolean servedOnce;
     private volatile Serving serving;
     private volatile String status = "waiting for nodes";
 
@@ -161,7 +165,7 @@ public final class ClusterEngine implements AutoCloseable {
             return; // a change that keeps the nodes as they are (a rejected member): the plan stands
         }
         setServing(null, "re-planning for " + view.nodes().size() + " node(s)");
-        if (view.nodes().size() < settings.minNodes()) {
+        if (!servedOnce && view.nodes().size() < settings.minNodes()) {
             setServing(null, "waiting for " + settings.minNodes() + " nodes, " + view.nodes().size() + " joined");
             log.println("herd cluster: " + status);
             return;
@@ -182,6 +186,7 @@ public final class ClusterEngine implements AutoCloseable {
             log.println("herd cluster: " + describe(plan));
             load(parts, addresses, epoch);
             setServing(new Serving(plan, parts, addresses), "serving epoch " + epoch);
+            servedOnce = true;
             log.println("herd cluster: every node has loaded epoch " + epoch);
         } catch (RuntimeException e) {
             setServing(null, "epoch " + epoch + " could not be loaded: " + e.getMessage());
