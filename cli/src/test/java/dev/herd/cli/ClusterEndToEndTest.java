@@ -103,6 +103,9 @@ class ClusterEndToEndTest {
                 json.get("plan").asText(), seconds);
         assertArrayEquals(expected, tokens, "greedy tokens of the cluster against one process");
         assertTrue(json.get("stages").size() > 1, "the plan must split the model over stages: " + json);
+        // two layers cannot be cut into more than two stages, so with a third of the model per node the planner
+        // (a pure function of these sizes) has to put experts on nodes other than their layer's stage
+        assertTrue(json.get("remote_experts").asInt() > 0, "the plan must serve experts remotely: " + json);
     }
 
     @Test
