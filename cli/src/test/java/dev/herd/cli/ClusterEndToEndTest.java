@@ -1,0 +1,234 @@
+package dev.herd.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.herd.coordinator.cluster.ClusterEngine;
+import dev.herd.coordinator.cluster.ClusterModel;
+import dev.herd.coordinator.cluster.ClusterSupervisor;
+import dev.herd.coordinator.plan.ModelShape;
+import dev.herd.coordinator.plan.PlanOptions;
+import dev.herd.coordinator.plan.ShardPlan;
+import dev.herd.kernels.DType;
+import dev.herd.kernels.ReferenceBackend;
+import dev.herd.model.config.Architecture;
+import dev.herd.model.forward.Transformer;
+import dev.herd.model.generate.GreedyDecoder;
+import dev.herd.model.load.ModelFiles;
+import dev.herd.model.testmodel.TestModelSpec;
+import dev.herd.model.testmodel.TestModelWriter;
+import dev.herd.model.weights.ModelWeights;
+import dev.herd.shard.discovery.ClusterSettings;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A cluster of four shard node processes on loopback, each advertising room for about a third of the model, so
+ * the planner must split it: the coordinator plans, assigns over gRPC, waits for every node's Ready and
+ * generates 64 greedy tokens that must equal one process's {@link GreedyDecoder} exactly (F32 on the wire).
+ * Once through {@code herd cluster-generate} (Mixtral-shaped model) and once through {@link ClusterEngine}
+ * directly (Llama 4-shaped model).
+ */
+@Timeout(value = 150, unit = TimeUnit.SECONDS)
+class ClusterEndToEndTest {
+    static final int NODES = 4;
+    static final int TOKENS = 64;
+    static final int[] PROMPT = {1, 17, 99, 250, 3, 77, 400};
+    /** KV reserve per stage in the plan: the prompt and 64 tokens fit. */
+    static final long CONTEXT = 256;
+    /** JVM flags Hazelcast asks for, as the test JVM has them (see the root pom's herd.test.jvmArgs). */
+    static final List<String> JVM_FLAGS = List.of("--enable-native-access=ALL-UNNAMED", "-Xmx256m",
+            "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--add-modules", "java.se",
+            "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
+            "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+            "--add-opens", "java.management/sun.management=ALL-UNNAMED",
+            "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+
+    @TempDir
+    Path dir;
+    final List<Process> processes = new ArrayList<>();
+    final List<Path> logs = new ArrayList<>();
+
+    @AfterEach
+    void killNodes() throws InterruptedException {
+        for (Process p : processes) {
+            p.destroyForcibly();
+        }
+        for (Process p : processes) {
+            p.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void mixtralThroughClusterGenerateEqualsOneProcess() throws Exception {
+        Path model = write(Architecture.MIXTRAL);
+        int[] expected = reference(model);
+        int coordinatorPort = freePort();
+        Cluster c = startNodes(model, "herd-e2e-mixtral-" + coordinatorPort, coordinatorPort);
+        StringWriter out = new StringWriter();
+        long t0 = System.nanoTime();
+        int rc = Herd.commandLine().setOut(new PrintWriter(out)).execute("cluster-generate", "--model", model.toString(),
+                "--host", "127.0.0.1", "--hz-port", Integer.toString(coordinatorPort),
+                "--seeds", String.join(",", c.seeds()), "--cluster-name", c.name(), "--nodes", Integer.toString(NODES),
+                "--prompt-ids", ids(PROMPT), "--max-tokens", Integer.toString(TOKENS),
+                "--context-tokens", Long.toString(CONTEXT), "--timeout-s", "60");
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(0, rc, () -> "cluster-generate failed; output: " + out + "\n" + nodeLogs());
+        JsonNode json = new ObjectMapper().readTree(out.toString().strip());
+        int[] tokens = new int[json.get("tokens").size()];
+        for (int i = 0; i < tokens.length; i++) {
+            tokens[i] = json.get("tokens").get(i).asInt();
+        }
+        System.out.printf(Locale.ROOT, "CLUSTER MIXTRAL: %s; coordinator run %.1f s (join, plan, load, generate)%n",
+                json.get("plan").asText(), seconds);
+        assertArrayEquals(expected, tokens, "greedy tokens of the cluster against one process");
+        assertTrue(json.get("stages").size() > 1, "the plan must split the model over stages: " + json);
+        // two layers cannot be cut into more than two stages, so with a third of the model per node the planner
+        // (a pure function of these sizes) has to put experts on nodes other than their layer's stage
+        assertTrue(json.get("remote_experts").asInt() > 0, "the plan must serve experts remotely: " + json);
+    }
+
+    @Test
+    void llama4ThroughClusterEngineEqualsOneProcess() throws Exception {
+        Path model = write(Architecture.LLAMA4);
+        int[] expected = reference(model);
+        int coordinatorPort = freePort();
+        Cluster c = startNodes(model, "herd-e2e-llama4-" + coordinatorPort, coordinatorPort);
+        long t0 = System.nanoTime();
+        try (ClusterSupervisor supervisor = ClusterSupervisor.start(
+                new ClusterSettings(c.name(), "127.0.0.1", coordinatorPort, c.seeds()), "herd-coordinator-" + coordinatorPort);
+             ClusterEngine engine = ClusterEngine.start(supervisor, ClusterModel.open(model),
+                     ClusterEngine.Settings.of(NODES, PlanOptions.defaults().withKvContextTokens(CONTEXT)), System.out)) {
+            ShardPlan plan;
+            try {
+                plan = engine.awaitServing(Duration.ofSeconds(60));
+            } catch (IllegalStateException e) {
+                throw new AssertionError(e.getMessage() + "\n" + nodeLogs(), e);
+            }
+            double ready = (System.nanoTime() - t0) / 1e9;
+            long g0 = System.nanoTime();
+            int[] tokens = engine.generate(PROMPT, TOKENS);
+            double gen = (System.nanoTime() - g0) / 1e9;
+            System.out.printf(Locale.ROOT, "CLUSTER LLAMA4: %s; serving after %.1f s, %d tokens in %.2f s%n",
+                    ClusterEngine.describe(plan), ready, TOKENS, gen);
+            assertArrayEquals(expected, tokens, "greedy tokens of the cluster against one process");
+            assertTrue(plan.stages().size() > 1, "the plan must split the model over stages: " + ClusterEngine.describe(plan));
+            // a second request on the same plan starts from a fresh sequence and gives the same tokens
+            assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "a second request");
+
+            // the first stage's process dies: the coordinator sees it gone, plans a new epoch over the other three
+            // and serves the same tokens again
+            processes.get(0).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            ShardPlan next = awaitEpochAfter(engine, plan.epoch(), Duration.ofSeconds(40));
+            System.out.printf(Locale.ROOT, "CLUSTER LLAMA4 after node-0 died: %s%n", ClusterEngine.describe(next));
+            assertTrue(next.nodes().keySet().stream().noneMatch(n -> n.value().equals("node-0")),
+                    "the new plan must not use the dead node: " + ClusterEngine.describe(next));
+            assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "tokens after re-planning");
+        }
+    }
+
+    /** The first plan served with an epoch after {@code epoch}. */
+    static ShardPlan awaitEpochAfter(ClusterEngine engine, long epoch, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            ShardPlan p = engine.plan();
+            if (p != null && p.epoch() > epoch) {
+                return p;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no plan after epoch " + epoch + " within " + timeout.toSeconds() + " s: "
+                + engine.status());
+    }
+
+    record Cluster(String name, List<String> seeds) {
+    }
+
+    /** Four node processes advertising about a third of the model's weights each, plus the KV reserve. */
+    Cluster startNodes(Path model, String name, int coordinatorPort) throws IOException {
+        ClusterModel m = ClusterModel.open(model);
+        ModelShape shape = m.shape();
+        long perNode = shape.totalWeightBytes() / 3 + shape.kvBytesPerToken() * CONTEXT;
+        List<Integer> hzPorts = new ArrayList<>();
+        List<String> seeds = new ArrayList<>(List.of("127.0.0.1:" + coordinatorPort));
+        for (int i = 0; i < NODES; i++) {
+            int p = freePort();
+            hzPorts.add(p);
+            seeds.add("127.0.0.1:" + p);
+        }
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        for (int i = 0; i < NODES; i++) {
+            List<String> cmd = new ArrayList<>(List.of(java));
+            cmd.addAll(JVM_FLAGS);
+            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.herd.cli.Herd", "shard",
+                    "--model", model.toString(), "--node-id", "node-" + i, "--host", "127.0.0.1", "--grpc-port", "0",
+                    "--hz-port", Integer.toString(hzPorts.get(i)), "--seeds", String.join(",", seeds),
+                    "--cluster-name", name, "--memory-gb", String.format(Locale.ROOT, "%.9f", perNode / 1e9),
+                    "--backend", "reference", "--threads", "1"));
+            Path log = dir.resolve(name + "-node-" + i + ".log");
+            logs.add(log);
+            processes.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
+        }
+        return new Cluster(name, seeds);
+    }
+
+    static Path write(Architecture arch) throws IOException {
+        Path d = Files.createTempDirectory("herd-e2e");
+        return new TestModelWriter(TestModelSpec.small(arch)).writeGguf(d.resolve(arch + ".gguf"), DType.F32);
+    }
+
+    /** One process, the plain-Java backend: what the cluster must reproduce. */
+    static int[] reference(Path model) {
+        try (ModelFiles files = ModelFiles.open(model);
+             ModelWeights w = new ModelWeights(files.config(), files.store(), files.format());
+             ReferenceBackend backend = new ReferenceBackend(1)) {
+            return new GreedyDecoder(new Transformer(w, backend)).generate(PROMPT, TOKENS, Set.of(), t -> {
+            });
+        }
+    }
+
+    String nodeLogs() {
+        StringBuilder b = new StringBuilder();
+        for (Path log : logs) {
+            try {
+                List<String> lines = Files.readAllLines(log);
+                b.append("--- ").append(log.getFileName()).append('\n')
+                        .append(String.join("\n", lines.subList(Math.max(0, lines.size() - 30), lines.size())))
+                        .append('\n');
+            } catch (IOException e) {
+                b.append("--- ").append(log.getFileName()).append(": ").append(e.getMessage()).append('\n');
+            }
+        }
+        return b.toString();
+    }
+
+    static String ids(int[] a) {
+        return java.util.Arrays.stream(a).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+}
