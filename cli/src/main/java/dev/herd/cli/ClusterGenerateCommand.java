@@ -5,17 +5,15 @@ import dev.herd.coordinator.cluster.ClusterModel;
 import dev.herd.coordinator.cluster.ClusterSupervisor;
 import dev.herd.coordinator.plan.PlanOptions;
 import dev.herd.coordinator.plan.ShardPlan;
-import dev.herd.shard.discovery.ClusterSettings;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
@@ -30,15 +28,8 @@ import java.util.stream.Collectors;
 final class ClusterGenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "the model the nodes serve (read for its config and digest)")
     Path model;
-    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to bind Hazelcast to (default ${DEFAULT-VALUE})")
-    String host;
-    @Option(names = "--hz-port", defaultValue = "0",
-            description = "Hazelcast port, 0 to let Hazelcast pick from 5701 up (default ${DEFAULT-VALUE})")
-    int hzPort;
-    @Option(names = "--seeds", split = ",", description = "host:port of cluster members to join through")
-    List<String> seeds = new ArrayList<>();
-    @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
-    String clusterName;
+    @Mixin
+    ClusterOptions cluster;
     @Option(names = "--nodes", required = true, description = "shard nodes to wait for before planning")
     int nodes;
     @Option(names = "--prompt-ids", required = true, split = ",", description = "prompt token ids, e.g. 1,2,3")
@@ -62,7 +53,7 @@ final class ClusterGenerateCommand implements Callable<Integer> {
         ClusterEngine.Settings settings = ClusterEngine.Settings.of(nodes,
                 PlanOptions.defaults().withKvContextTokens(contextTokens));
         try (ClusterSupervisor supervisor = ClusterSupervisor.start(
-                new ClusterSettings(clusterName, host, hzPort, seeds), "herd-coordinator-" + ProcessHandle.current().pid());
+                cluster.settings(), "herd-coordinator-" + ProcessHandle.current().pid());
              ClusterEngine engine = ClusterEngine.start(supervisor, m, settings, System.err)) {
             ShardPlan plan = engine.awaitServing(Duration.ofSeconds(timeoutSeconds));
             long t0 = System.nanoTime();

@@ -6,7 +6,6 @@ import dev.herd.shard.ModelSource;
 import dev.herd.shard.NodeSettings;
 import dev.herd.shard.ShardNode;
 import dev.herd.shard.ShardServer;
-import dev.herd.shard.discovery.ClusterSettings;
 import dev.herd.shard.discovery.NodeAdvertisement;
 import dev.herd.shard.discovery.NodeMembership;
 import picocli.CommandLine.Command;
@@ -15,8 +14,6 @@ import picocli.CommandLine.Option;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
@@ -35,20 +32,12 @@ final class ShardCommand implements Callable<Integer> {
 
     @Option(names = "--model", required = true, description = "model directory or .gguf file (the same on every node)")
     Path model;
+    @Mixin
+    ClusterOptions cluster;
     @Option(names = "--node-id", required = true, description = "this node's stable id in the cluster")
     String nodeId;
-    @Option(names = "--host", defaultValue = "127.0.0.1",
-            description = "address to listen on, for gRPC and Hazelcast (default ${DEFAULT-VALUE})")
-    String host;
     @Option(names = "--grpc-port", defaultValue = "0", description = "gRPC port, 0 for any free one (default ${DEFAULT-VALUE})")
     int grpcPort;
-    @Option(names = "--hz-port", defaultValue = "0",
-            description = "Hazelcast port, 0 to let Hazelcast pick from 5701 up (default ${DEFAULT-VALUE})")
-    int hzPort;
-    @Option(names = "--seeds", split = ",", description = "host:port of cluster members to join through")
-    List<String> seeds = new ArrayList<>();
-    @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
-    String clusterName;
     @Option(names = "--memory-gb", description = "usable memory for weights and KV cache, GB of 10^9 bytes"
             + " (default: 80% of this machine's physical memory)")
     Double memoryGb;
@@ -70,10 +59,10 @@ final class ShardCommand implements Callable<Integer> {
         Backend backend = backendOptions.create(System.out);
         ModelFiles files = ModelFiles.open(model);
         ShardNode node = new ShardNode(NodeSettings.of(nodeId, backend), ModelSource.of(files));
-        ShardServer server = ShardServer.start(node, host, grpcPort);
+        ShardServer server = ShardServer.start(node, cluster.host, grpcPort);
         NodeMembership membership;
         try {
-            membership = NodeMembership.join(new ClusterSettings(clusterName, host, hzPort, seeds),
+            membership = NodeMembership.join(cluster.settings(),
                     new NodeAdvertisement(nodeId, server.address(), memoryBytes(), "cpu", bandwidthGBps, linkGbps,
                             rttMicros));
         } catch (RuntimeException e) {

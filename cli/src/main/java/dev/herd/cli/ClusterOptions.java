@@ -1,0 +1,24 @@
+package dev.herd.cli;
+
+import dev.herd.shard.discovery.ClusterSettings;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** How a process joins the cluster: the options every cluster command shares. */
+final class ClusterOptions {
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to bind to (default ${DEFAULT-VALUE})")
+    String host;
+    @Option(names = "--hz-port", defaultValue = "0",
+            description = "Hazelcast port, 0 to let Hazelcast pick from 5701 up (default ${DEFAULT-VALUE})")
+    int hzPort;
+    @Option(names = "--seeds", split = ",", description = "host:port of cluster members to join through")
+    List<String> seeds = new ArrayList<>();
+    @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
+    String clusterName;
+
+    ClusterSettings settings() {
+        return new ClusterSettings(clusterName, host, hzPort, seeds);
+    }
+}
