@@ -2,7 +2,15 @@ package dev.herd.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.herd.coordinator.cluster.ClusterEngine;
+import dev.herd.coordinator.cluster.ClusterModel;
+import dev.herd.coordinator.cluster.ClusterSupervisor;
+import dev.herd.coordinator.plan.PlanOptions;
+import dev.herd.coordinator.plan.ShardPlan;
 import dev.herd.kernels.DType;
+import dev.herd.model.chat.ChatMessage;
+import dev.herd.model.load.ModelBundle;
+import dev.herd.shard.discovery.ClusterSettings;
 import dev.herd.model.config.Architecture;
 import dev.herd.model.testmodel.TestModelSpec;
 import dev.herd.model.testmodel.TestModelWriter;
@@ -13,6 +21,7 @@ import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -20,6 +29,7 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -29,7 +39,8 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code herd demo}: generates (once) a small Mixtral-shaped model with random weights and a real tokenizer,
  * serves it on the OpenAI-compatible API, sends one streamed chat completion over HTTP and prints the reply
- * as it streams, then keeps serving until Ctrl-C (or exits with {@code --exit}).
+ * as it streams, runs the same request on a three-node cluster of local processes and checks the reply is
+ * the same, then keeps serving until Ctrl-C (or exits with {@code --exit}).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Generate a small Mixtral-shaped model (random weights, real BPE tokenizer and chat",
@@ -40,6 +51,7 @@ final class DemoCommand implements Callable<Integer> {
     static final TestModelSpec DEMO_MODEL = new TestModelSpec(Architecture.MIXTRAL, 512, 4, 8, 4, 64, 0, 8, 2, 1024,
             8192, 1e6, 1, false, 8192, 8192, 2026);
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String SYSTEM = "You are the Herd demo model.";
 
     @Option(names = "--dir", defaultValue = "${sys:user.home}/.cache/herd/demo",
             description = "where the demo model lives (default ${DEFAULT-VALUE})")
@@ -53,6 +65,8 @@ final class DemoCommand implements Callable<Integer> {
     int port;
     @Option(names = "--exit", description = "exit after the demo request instead of serving on")
     boolean exit;
+    @Option(names = "--no-cluster", description = "skip running the same request on a local three-node cluster")
+    boolean noCluster;
     @Mixin
     BackendOptions backendOptions;
 
@@ -74,14 +88,16 @@ final class DemoCommand implements Callable<Integer> {
         }
         new CommandLine(serve).parseArgs(args.toArray(String[]::new));
         ServeCommand.Running running = serve.start(System.out);
+        Reply reply;
         try {
-            chat(running.baseUrl);
+            reply = chat(running.baseUrl);
+            if (!noCluster) {
+                onCluster(gguf, reply);
+            }
         } catch (Exception e) {
             running.close();
             throw e;
         }
-        System.out.println("The model runs in this one process for now; the multi-node cluster is not wired into"
-                + " serving yet.");
         if (exit) {
             running.close();
             return 0;
@@ -98,11 +114,53 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** What the server answered: the text and how many tokens it generated. */
+    record Reply(String text, int completionTokens) {
+    }
+
+    private List<ChatMessage> messages() {
+        return List.of(ChatMessage.system(SYSTEM), ChatMessage.user(message));
+    }
+
+    /**
+     * The same greedy request on three shard node processes that each offer a third of the model's memory,
+     * so the planner must split it: the reply must be the one the single process gave.
+     */
+    private void onCluster(Path gguf, Reply reply) throws Exception {
+        System.out.println();
+        System.out.println("The same request on a cluster: 3 shard node processes on loopback, found through Hazelcast,"
+                + " each offering a third of the model's memory...");
+        Path logs = dir.resolve("logs");
+        Files.createDirectories(logs);
+        try (ModelBundle bundle = ModelBundle.open(gguf);
+             LocalCluster cluster = LocalCluster.start(gguf, 3, 1024, backendOptions.backend, logs);
+             PrintStream coordinatorLog = new PrintStream(Files.newOutputStream(logs.resolve("coordinator.log")), true,
+                     StandardCharsets.UTF_8);
+             ClusterSupervisor supervisor = ClusterSupervisor.start(
+                     new ClusterSettings(cluster.name, "127.0.0.1", cluster.coordinatorPort, cluster.seeds),
+                     "herd-demo-coordinator");
+             ClusterEngine engine = ClusterEngine.start(supervisor, ClusterModel.open(gguf),
+                     ClusterEngine.Settings.of(3, PlanOptions.defaults().withKvContextTokens(1024)), coordinatorLog)) {
+            ShardPlan plan = engine.awaitServing(Duration.ofSeconds(120));
+            System.out.println("Plan: " + ClusterEngine.describe(plan));
+            String prompt = bundle.chatTemplate().orElseThrow().render(messages(), true, Map.of());
+            int[] ids = bundle.tokenizer().encode(prompt, false);
+            long t0 = System.nanoTime();
+            int[] out = engine.generate(ids, reply.completionTokens());
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            String text = bundle.tokenizer().decode(out, true);
+            System.out.println("Cluster: " + text);
+            System.out.printf("[%d tokens in %.2f s over %d stages; %s the single-process reply]%n", out.length,
+                    seconds, plan.stages().size(), text.equals(reply.text()) ? "identical to" : "DIFFERENT from");
+        }
+    }
+
     /** One streamed chat completion over HTTP, printed as the chunks arrive. */
-    private void chat(String baseUrl) throws Exception {
+    private Reply chat(String baseUrl) throws Exception {
         String body = JSON.writeValueAsString(Map.of("model", "herd-demo", "stream", true, "max_tokens", maxTokens,
+                "temperature", 0,
                 "stream_options", Map.of("include_usage", true),
-                "messages", List.of(Map.of("role", "system", "content", "You are the Herd demo model."),
+                "messages", List.of(Map.of("role", "system", "content", SYSTEM),
                         Map.of("role", "user", "content", message))));
         HttpRequest request = HttpRequest.newBuilder(URI.create(baseUrl + "/v1/chat/completions"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build();
@@ -116,6 +174,7 @@ final class DemoCommand implements Callable<Integer> {
             }
             JsonNode usage = null;
             String finish = null;
+            StringBuilder text = new StringBuilder();
             try (BufferedReader in = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
                 String line;
                 while ((line = in.readLine()) != null) {
@@ -124,9 +183,10 @@ final class DemoCommand implements Callable<Integer> {
                     }
                     JsonNode chunk = JSON.readTree(line.substring(6));
                     for (JsonNode choice : chunk.path("choices")) {
-                        String text = choice.path("delta").path("content").asText("");
-                        System.out.print(text);
+                        String piece = choice.path("delta").path("content").asText("");
+                        System.out.print(piece);
                         System.out.flush();
+                        text.append(piece);
                         if (!choice.path("finish_reason").isNull() && choice.has("finish_reason")) {
                             finish = choice.get("finish_reason").asText();
                         }
@@ -139,6 +199,7 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println();
             System.out.println("[finish_reason " + finish + (usage == null ? "" : ", " + usage.path("prompt_tokens")
                     + " prompt tokens, " + usage.path("completion_tokens") + " completion tokens") + "]");
+            return new Reply(text.toString(), usage == null ? maxTokens : usage.path("completion_tokens").asInt());
         }
     }
 }

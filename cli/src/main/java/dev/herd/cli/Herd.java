@@ -20,7 +20,12 @@ public final class Herd implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
+    /** Held so the level set in main is not lost when the logger is collected. */
+    private static final java.util.logging.Logger HAZELCAST_LOG = java.util.logging.Logger.getLogger("com.hazelcast");
+
     public static void main(String[] args) {
+        // Hazelcast logs every connection at INFO; a command line shows warnings and errors only
+        HAZELCAST_LOG.setLevel(java.util.logging.Level.WARNING);
         System.exit(commandLine().execute(args));
     }
 
