@@ -29,6 +29,7 @@ final class LocalCluster implements AutoCloseable {
     final List<String> seeds;
     final int coordinatorPort;
     private final List<Process> processes = new ArrayList<>();
+    private final List<Path> logs = new ArrayList<>();
 
     private LocalCluster(String name, List<String> seeds, int coordinatorPort) {
         this.name = name;
@@ -36,8 +37,14 @@ final class LocalCluster implements AutoCloseable {
         this.coordinatorPort = coordinatorPort;
     }
 
-    static LocalCluster start(Path model, int nodes, int contextTokens, String backend, Path logDir)
+    static LocalCluster start(Path model, int nodes, long contextTokens, String backend, Path logDir)
             throws IOException {
+        return start(model, nodes, contextTokens, backend, logDir, List.of());
+    }
+
+    /** @param extraJvmFlags appended to the node JVMs' flags (a later flag wins, e.g. a smaller -Xmx) */
+    static LocalCluster start(Path model, int nodes, long contextTokens, String backend, Path logDir,
+                              List<String> extraJvmFlags) throws IOException {
         ModelShape shape = ClusterModel.open(model).shape();
         long perNode = shape.totalWeightBytes() / 3 + shape.kvBytesPerToken() * contextTokens;
         int coordinatorPort = freePort();
@@ -53,15 +60,27 @@ final class LocalCluster implements AutoCloseable {
         for (int i = 0; i < nodes; i++) {
             List<String> cmd = new ArrayList<>(List.of(java));
             cmd.addAll(JVM_FLAGS);
+            cmd.addAll(extraJvmFlags);
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Herd.class.getName(), "shard",
                     "--model", model.toString(), "--node-id", "node-" + i, "--host", "127.0.0.1", "--grpc-port", "0",
                     "--hz-port", Integer.toString(ports.get(i)), "--seeds", String.join(",", seeds),
                     "--cluster-name", c.name, "--memory-gb", String.format(Locale.ROOT, "%.9f", perNode / 1e9),
                     "--backend", backend, "--threads", "1"));
-            Path log = logDir.resolve("node-" + i + ".log");
+            Path log = logDir.resolve(c.name + "-node-" + i + ".log");
+            c.logs.add(log);
             c.processes.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
         }
         return c;
+    }
+
+    /** Each node's output, in node order. */
+    List<Path> logs() {
+        return List.copyOf(logs);
+    }
+
+    /** Kills node {@code i} without goodbye, as a crash would. */
+    void kill(int i) throws InterruptedException {
+        processes.get(i).destroyForcibly().waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
     }
 
     private static int freePort() throws IOException {

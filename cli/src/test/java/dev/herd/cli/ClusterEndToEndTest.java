@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.herd.coordinator.cluster.ClusterEngine;
 import dev.herd.coordinator.cluster.ClusterModel;
 import dev.herd.coordinator.cluster.ClusterSupervisor;
-import dev.herd.coordinator.plan.ModelShape;
 import dev.herd.coordinator.plan.PlanOptions;
 import dev.herd.coordinator.plan.ShardPlan;
 import dev.herd.kernels.DType;
@@ -26,12 +25,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -56,26 +52,17 @@ class ClusterEndToEndTest {
     static final int[] PROMPT = {1, 17, 99, 250, 3, 77, 400};
     /** KV reserve per stage in the plan: the prompt and 64 tokens fit. */
     static final long CONTEXT = 256;
-    /** JVM flags Hazelcast asks for, as the test JVM has them (see the root pom's herd.test.jvmArgs). */
-    static final List<String> JVM_FLAGS = List.of("--enable-native-access=ALL-UNNAMED", "-Xmx256m",
-            "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--add-modules", "java.se",
-            "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
-            "--add-opens", "java.base/java.lang=ALL-UNNAMED", "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
-            "--add-opens", "java.management/sun.management=ALL-UNNAMED",
-            "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+    /** Small node JVMs: four of them share two cores with the test JVM. */
+    static final List<String> NODE_JVM_FLAGS = List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1");
 
     @TempDir
     Path dir;
-    final List<Process> processes = new ArrayList<>();
-    final List<Path> logs = new ArrayList<>();
+    LocalCluster cluster;
 
     @AfterEach
-    void killNodes() throws InterruptedException {
-        for (Process p : processes) {
-            p.destroyForcibly();
-        }
-        for (Process p : processes) {
-            p.waitFor(10, TimeUnit.SECONDS);
+    void killNodes() {
+        if (cluster != null) {
+            cluster.close();
         }
     }
 
@@ -83,13 +70,13 @@ class ClusterEndToEndTest {
     void mixtralThroughClusterGenerateEqualsOneProcess() throws Exception {
         Path model = write(Architecture.MIXTRAL);
         int[] expected = reference(model);
-        int coordinatorPort = freePort();
-        Cluster c = startNodes(model, "herd-e2e-mixtral-" + coordinatorPort, coordinatorPort);
+        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS);
+        int coordinatorPort = cluster.coordinatorPort;
         StringWriter out = new StringWriter();
         long t0 = System.nanoTime();
         int rc = Herd.commandLine().setOut(new PrintWriter(out)).execute("cluster-generate", "--model", model.toString(),
                 "--host", "127.0.0.1", "--hz-port", Integer.toString(coordinatorPort),
-                "--seeds", String.join(",", c.seeds()), "--cluster-name", c.name(), "--nodes", Integer.toString(NODES),
+                "--seeds", String.join(",", cluster.seeds), "--cluster-name", cluster.name, "--nodes", Integer.toString(NODES),
                 "--prompt-ids", ids(PROMPT), "--max-tokens", Integer.toString(TOKENS),
                 "--context-tokens", Long.toString(CONTEXT), "--timeout-s", "60");
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -112,11 +99,11 @@ class ClusterEndToEndTest {
     void llama4ThroughClusterEngineEqualsOneProcess() throws Exception {
         Path model = write(Architecture.LLAMA4);
         int[] expected = reference(model);
-        int coordinatorPort = freePort();
-        Cluster c = startNodes(model, "herd-e2e-llama4-" + coordinatorPort, coordinatorPort);
+        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS);
+        int coordinatorPort = cluster.coordinatorPort;
         long t0 = System.nanoTime();
         try (ClusterSupervisor supervisor = ClusterSupervisor.start(
-                new ClusterSettings(c.name(), "127.0.0.1", coordinatorPort, c.seeds()), "herd-coordinator-" + coordinatorPort);
+                new ClusterSettings(cluster.name, "127.0.0.1", coordinatorPort, cluster.seeds), "herd-coordinator-" + coordinatorPort);
              ClusterEngine engine = ClusterEngine.start(supervisor, ClusterModel.open(model),
                      ClusterEngine.Settings.of(NODES, PlanOptions.defaults().withKvContextTokens(CONTEXT)), System.out)) {
             ShardPlan plan;
@@ -138,7 +125,7 @@ class ClusterEndToEndTest {
 
             // the first stage's process dies: the coordinator sees it gone, plans a new epoch over the other three
             // and serves the same tokens again
-            processes.get(0).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            cluster.kill(0);
             ShardPlan next = awaitEpochAfter(engine, plan.epoch(), Duration.ofSeconds(40));
             System.out.printf(Locale.ROOT, "CLUSTER LLAMA4 after node-0 died: %s%n", ClusterEngine.describe(next));
             assertTrue(next.nodes().keySet().stream().noneMatch(n -> n.value().equals("node-0")),
@@ -161,37 +148,6 @@ class ClusterEndToEndTest {
                 + engine.status());
     }
 
-    record Cluster(String name, List<String> seeds) {
-    }
-
-    /** Four node processes advertising about a third of the model's weights each, plus the KV reserve. */
-    Cluster startNodes(Path model, String name, int coordinatorPort) throws IOException {
-        ClusterModel m = ClusterModel.open(model);
-        ModelShape shape = m.shape();
-        long perNode = shape.totalWeightBytes() / 3 + shape.kvBytesPerToken() * CONTEXT;
-        List<Integer> hzPorts = new ArrayList<>();
-        List<String> seeds = new ArrayList<>(List.of("127.0.0.1:" + coordinatorPort));
-        for (int i = 0; i < NODES; i++) {
-            int p = freePort();
-            hzPorts.add(p);
-            seeds.add("127.0.0.1:" + p);
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        for (int i = 0; i < NODES; i++) {
-            List<String> cmd = new ArrayList<>(List.of(java));
-            cmd.addAll(JVM_FLAGS);
-            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.herd.cli.Herd", "shard",
-                    "--model", model.toString(), "--node-id", "node-" + i, "--host", "127.0.0.1", "--grpc-port", "0",
-                    "--hz-port", Integer.toString(hzPorts.get(i)), "--seeds", String.join(",", seeds),
-                    "--cluster-name", name, "--memory-gb", String.format(Locale.ROOT, "%.9f", perNode / 1e9),
-                    "--backend", "reference", "--threads", "1"));
-            Path log = dir.resolve(name + "-node-" + i + ".log");
-            logs.add(log);
-            processes.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
-        }
-        return new Cluster(name, seeds);
-    }
-
     static Path write(Architecture arch) throws IOException {
         Path d = Files.createTempDirectory("herd-e2e");
         return new TestModelWriter(TestModelSpec.small(arch)).writeGguf(d.resolve(arch + ".gguf"), DType.F32);
@@ -209,7 +165,7 @@ class ClusterEndToEndTest {
 
     String nodeLogs() {
         StringBuilder b = new StringBuilder();
-        for (Path log : logs) {
+        for (Path log : cluster.logs()) {
             try {
                 List<String> lines = Files.readAllLines(log);
                 b.append("--- ").append(log.getFileName()).append('\n')
@@ -224,11 +180,5 @@ class ClusterEndToEndTest {
 
     static String ids(int[] a) {
         return java.util.Arrays.stream(a).mapToObj(Integer::toString).collect(Collectors.joining(","));
-    }
-
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 }
