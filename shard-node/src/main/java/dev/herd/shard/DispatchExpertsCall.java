@@ -4,11 +4,11 @@ import dev.herd.proto.v1.ActivationFrame;
 import dev.herd.proto.v1.ExpertRequest;
 import dev.herd.proto.v1.ExpertResponse;
 import dev.herd.proto.v1.FailureReason;
+import dev.herd.proto.v1.Hello;
+import dev.herd.proto.v1.HelloReply;
 import dev.herd.proto.v1.NodeRole;
-import dev.herd.proto.v1.RefusalReason;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
-import io.grpc.stub.StreamObserver;
 
 import java.util.Set;
 
@@ -17,36 +17,41 @@ import java.util.Set;
  * worker. The next request is taken only once the previous answer has gone out (manual flow control), so a
  * stage that dispatches faster than this node computes is slowed by HTTP/2 rather than queued here.
  */
-final class DispatchExpertsCall implements StreamObserver<ExpertRequest> {
+final class DispatchExpertsCall extends HelloFirstCall<ExpertRequest, ExpertResponse> {
     private static final Set<NodeRole> CALLERS = Set.of(NodeRole.NODE_ROLE_SHARD);
 
-    private final ShardNode node;
-    private final ServerCallStreamObserver<ExpertResponse> call;
-    private final OutboundQueue<ExpertResponse> out;
-    private volatile NodePart part;
-    private volatile boolean ended;
-
     DispatchExpertsCall(ShardNode node, ServerCallStreamObserver<ExpertResponse> call) {
-        this.node = node;
-        this.call = call;
-        call.disableAutoRequest();
-        this.out = new OutboundQueue<>(call);
-        call.setOnCancelHandler(() -> {
-            out.closedByPeer();
-            end();
-        });
-        call.request(1);
+        super(node, call, "DispatchExperts");
     }
 
     @Override
-    public void onNext(ExpertRequest request) {
-        if (ended) {
-            return; // the stream was ended (refused or failed); late requests have no one to answer
-        }
-        if (part == null) {
-            hello(request);
-            return;
-        }
+    Set<NodeRole> callers() {
+        return CALLERS;
+    }
+
+    @Override
+    Hello helloOf(ExpertRequest request) {
+        return request.hasHello() ? request.getHello() : null;
+    }
+
+    @Override
+    Object bodyOf(ExpertRequest request) {
+        return request.getBodyCase();
+    }
+
+    @Override
+    String refusal(NodePart opened) {
+        return opened.experts().holdsAny() ? null : "node " + node.identity().nodeId()
+                + " holds no routed experts under plan epoch " + opened.epoch();
+    }
+
+    @Override
+    ExpertResponse helloReply(HelloReply reply) {
+        return ExpertResponse.newBuilder().setHelloReply(reply).build();
+    }
+
+    @Override
+    void onBody(ExpertRequest request) {
         if (!request.hasFrame()) {
             failStream(Status.INVALID_ARGUMENT.withDescription("after the hello a dispatcher sends only frames, got "
                     + request.getBodyCase()));
@@ -54,30 +59,6 @@ final class DispatchExpertsCall implements StreamObserver<ExpertRequest> {
         }
         ActivationFrame frame = request.getFrame();
         node.onExpertWorker(() -> run(frame));
-    }
-
-    private void hello(ExpertRequest request) {
-        if (!request.hasHello()) {
-            failStream(Status.INVALID_ARGUMENT.withDescription("the first message of DispatchExperts must be a hello,"
-                    + " got " + request.getBodyCase()));
-            return;
-        }
-        ShardNode.Opened opened = node.open(request.getHello(), CALLERS);
-        var reply = opened.reply();
-        if (opened.part() != null && !opened.part().experts().holdsAny()) {
-            opened.part().release();
-            reply = reply.toBuilder().setAccepted(false).setReason(RefusalReason.REFUSAL_REASON_UNSPECIFIED)
-                    .setMessage("node " + node.identity().nodeId() + " holds no routed experts under plan epoch "
-                            + opened.part().epoch())
-                    .build();
-        }
-        out.send(ExpertResponse.newBuilder().setHelloReply(reply).build());
-        if (!reply.getAccepted()) {
-            failStream(Status.FAILED_PRECONDITION.withDescription(reply.getMessage()));
-            return;
-        }
-        part = opened.part();
-        call.request(1);
     }
 
     /** On the expert worker: one layer's rows through the requested experts. */
@@ -104,34 +85,11 @@ final class DispatchExpertsCall implements StreamObserver<ExpertRequest> {
     }
 
     @Override
-    public void onError(Throwable error) {
-        // the dispatcher went away: nothing to answer
-        out.closedByPeer();
-        end();
-    }
-
-    @Override
     public void onCompleted() {
         // requests are answered in order on one worker: completing after the last queued one keeps them all
         node.onExpertWorker(() -> {
             out.complete();
             end();
         });
-    }
-
-    private void failStream(Status status) {
-        out.fail(status.asRuntimeException());
-        end();
-    }
-
-    private synchronized void end() {
-        if (ended) {
-            return;
-        }
-        ended = true;
-        NodePart p = part;
-        if (p != null) {
-            p.release();
-        }
     }
 }

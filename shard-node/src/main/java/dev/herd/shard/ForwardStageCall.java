@@ -2,14 +2,14 @@ package dev.herd.shard;
 
 import dev.herd.proto.v1.FailureReason;
 import dev.herd.proto.v1.FrameFailure;
+import dev.herd.proto.v1.Hello;
+import dev.herd.proto.v1.HelloReply;
 import dev.herd.proto.v1.NodeRole;
-import dev.herd.proto.v1.RefusalReason;
 import dev.herd.proto.v1.StageFrame;
 import dev.herd.proto.v1.StageInput;
 import dev.herd.proto.v1.StepResult;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
-import io.grpc.stub.StreamObserver;
 
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -25,39 +25,45 @@ import java.util.concurrent.atomic.AtomicInteger;
  * answers and the next stage's stream have drained, so a slow stage downstream slows the sender instead of
  * piling activations up in this node.
  */
-final class ForwardStageCall implements StreamObserver<StageFrame> {
+final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
     private static final Set<NodeRole> CALLERS = Set.of(NodeRole.NODE_ROLE_COORDINATOR, NodeRole.NODE_ROLE_SHARD);
 
-    private final ShardNode node;
-    private final ServerCallStreamObserver<StageFrame> call;
-    private final OutboundQueue<StageFrame> out;
     private final AtomicInteger inFlight = new AtomicInteger();
-    private volatile NodePart part;
     private volatile StageClient next;
     private volatile boolean callerDone;
-    private volatile boolean ended;
 
     ForwardStageCall(ShardNode node, ServerCallStreamObserver<StageFrame> call) {
-        this.node = node;
-        this.call = call;
-        call.disableAutoRequest();
-        this.out = new OutboundQueue<>(call);
-        call.setOnCancelHandler(() -> {
-            out.closedByPeer();
-            end();
-        });
-        call.request(1);
+        super(node, call, "ForwardStage");
     }
 
     @Override
-    public void onNext(StageFrame frame) {
-        if (ended) {
-            return; // the stream was ended (refused or failed); late frames have no one to answer
-        }
-        if (part == null) {
-            hello(frame);
-            return;
-        }
+    Set<NodeRole> callers() {
+        return CALLERS;
+    }
+
+    @Override
+    Hello helloOf(StageFrame frame) {
+        return frame.hasHello() ? frame.getHello() : null;
+    }
+
+    @Override
+    Object bodyOf(StageFrame frame) {
+        return frame.getBodyCase();
+    }
+
+    @Override
+    String refusal(NodePart opened) {
+        return opened.stage() != null ? null : "node " + node.identity().nodeId()
+                + " runs no pipeline layers under plan epoch " + opened.epoch() + " (it serves experts only)";
+    }
+
+    @Override
+    StageFrame helloReply(HelloReply reply) {
+        return StageFrame.newBuilder().setHelloReply(reply).build();
+    }
+
+    @Override
+    void onBody(StageFrame frame) {
         if (!frame.hasInput()) {
             failStream(Status.INVALID_ARGUMENT.withDescription("after the hello a caller sends only inputs, got "
                     + frame.getBodyCase()));
@@ -66,30 +72,6 @@ final class ForwardStageCall implements StreamObserver<StageFrame> {
         StageInput input = frame.getInput();
         inFlight.incrementAndGet();
         node.onStageWorker(() -> run(input));
-    }
-
-    private void hello(StageFrame frame) {
-        if (!frame.hasHello()) {
-            failStream(Status.INVALID_ARGUMENT.withDescription("the first message of ForwardStage must be a hello, got "
-                    + frame.getBodyCase()));
-            return;
-        }
-        ShardNode.Opened opened = node.open(frame.getHello(), CALLERS);
-        var reply = opened.reply();
-        if (opened.part() != null && opened.part().stage() == null) {
-            opened.part().release();
-            reply = reply.toBuilder().setAccepted(false).setReason(RefusalReason.REFUSAL_REASON_UNSPECIFIED)
-                    .setMessage("node " + node.identity().nodeId() + " runs no pipeline layers under plan epoch "
-                            + opened.part().epoch() + " (it serves experts only)")
-                    .build();
-        }
-        out.send(StageFrame.newBuilder().setHelloReply(reply).build());
-        if (!reply.getAccepted()) {
-            failStream(Status.FAILED_PRECONDITION.withDescription(reply.getMessage()));
-            return;
-        }
-        part = opened.part();
-        call.request(1);
     }
 
     /** On the stage worker: one step through this node's layers. */
@@ -180,13 +162,6 @@ final class ForwardStageCall implements StreamObserver<StageFrame> {
     }
 
     @Override
-    public void onError(Throwable error) {
-        // the caller went away: nothing to answer; stop forwarding for it
-        out.closedByPeer();
-        end();
-    }
-
-    @Override
     public void onCompleted() {
         callerDone = true;
         if (inFlight.get() == 0) {
@@ -199,23 +174,11 @@ final class ForwardStageCall implements StreamObserver<StageFrame> {
         end();
     }
 
-    private void failStream(Status status) {
-        out.fail(status.asRuntimeException());
-        end();
-    }
-
-    private synchronized void end() {
-        if (ended) {
-            return;
-        }
-        ended = true;
+    @Override
+    void onEnd() {
         StageClient n = next;
         if (n != null) {
             n.close();
-        }
-        NodePart p = part;
-        if (p != null) {
-            p.release();
         }
     }
 }
