@@ -23,6 +23,35 @@ public final class Transformer {
     private final ExpertSet experts;
     private final float[] invFreq;
     private final Probe probe;
+    /** Per thread: a pass is not re-entered on one thread, while several threads may share this object. */
+    private final ThreadLocal<Buffers> buffers = ThreadLocal.withInitial(Buffers::new);
+
+    /**
+     * A pass's activation buffers, kept across calls and grown to the largest batch seen, so steady-state
+     * decoding allocates none of them. Kernels read and write only the first rows they are asked for.
+     */
+    private static final class Buffers {
+        float[] xb = new float[0];
+        float[] q = xb;
+        float[] k = xb;
+        float[] v = xb;
+        float[] att = xb;
+        float[] out = xb;
+        int rows;
+
+        Buffers ensure(int n, ModelConfig c) {
+            if (n > rows) {
+                rows = Math.max(n, 2 * rows);
+                xb = new float[rows * c.hiddenSize()];
+                q = new float[rows * c.qDim()];
+                k = new float[rows * c.kvDim()];
+                v = new float[rows * c.kvDim()];
+                att = new float[rows * c.qDim()];
+                out = new float[rows * c.hiddenSize()];
+            }
+            return this;
+        }
+    }
 
     public Transformer(ModelWeights weights, Backend backend, ExpertSet experts, Probe probe) {
         this.c = weights.config();
@@ -117,12 +146,13 @@ public final class Transformer {
         int n = batch.rows();
         int[] positions = batch.positions();
         int h = c.hiddenSize();
-        float[] xb = new float[n * h];                 // (n, hidden)
-        float[] q = new float[n * c.qDim()];           // (n, heads * headDim)
-        float[] k = new float[n * c.kvDim()];          // (n, kvHeads * headDim)
-        float[] v = new float[n * c.kvDim()];          // (n, kvHeads * headDim)
-        float[] att = new float[n * c.qDim()];         // (n, heads * headDim)
-        float[] out = new float[n * h];                // (n, hidden)
+        Buffers b = buffers.get().ensure(n, c);
+        float[] xb = b.xb;                             // (n, hidden)
+        float[] q = b.q;                               // (n, heads * headDim)
+        float[] k = b.k;                               // (n, kvHeads * headDim)
+        float[] v = b.v;                               // (n, kvHeads * headDim)
+        float[] att = b.att;                           // (n, heads * headDim)
+        float[] out = b.out;                           // (n, hidden)
         for (int l = from; l < to; l++) {
             LayerWeights lw = w.layer(l);
             LayerSpec spec = c.layer(l);
