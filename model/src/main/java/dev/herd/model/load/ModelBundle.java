@@ -3,13 +3,13 @@ package dev.herd.model.load;
 import dev.herd.model.chat.ChatTemplate;
 import dev.herd.model.chat.ChatTemplates;
 import dev.herd.model.gguf.GgufFile;
+import dev.herd.model.tokenizer.BpeTokenizer;
 import dev.herd.model.tokenizer.GgufVocabulary;
 import dev.herd.model.tokenizer.Tokenizer;
 import dev.herd.model.tokenizer.Tokenizers;
 import dev.herd.model.weights.CheckpointFormat;
 import dev.herd.model.weights.ModelFormatException;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -26,8 +26,11 @@ public record ModelBundle(ModelFiles files, Tokenizer tokenizer, Optional<ChatTe
         ModelFiles files = ModelFiles.open(path);
         try {
             if (files.format() == CheckpointFormat.HUGGING_FACE) {
-                Tokenizer tok = Tokenizers.fromHuggingFaceDirectory(path);
-                return new ModelBundle(files, tok, hfTemplate(path));
+                BpeTokenizer tok = Tokenizers.fromHuggingFaceDirectory(path);
+                // the tokenizer loader has already looked in every place a template can be
+                Optional<ChatTemplate> template = tok.config().chatTemplate() == null ? Optional.empty()
+                        : Optional.of(ChatTemplates.fromModelDirectory(path));
+                return new ModelBundle(files, tok, template);
             }
             GgufFile g = files.gguf();
             GgufVocabulary vocab = ggufVocabulary(g);
@@ -39,22 +42,6 @@ public record ModelBundle(ModelFiles files, Tokenizer tokenizer, Optional<ChatTe
             // nothing half-open: the files are unmapped before the error goes up
             files.close();
             throw e;
-        }
-    }
-
-    private static Optional<ChatTemplate> hfTemplate(Path dir) {
-        boolean hasTemplate = Files.exists(dir.resolve("chat_template.jinja"))
-                || Files.exists(dir.resolve("chat_template.json"))
-                || (Files.exists(dir.resolve("tokenizer_config.json")) && hasTemplateKey(dir.resolve("tokenizer_config.json")));
-        return hasTemplate ? Optional.of(ChatTemplates.fromModelDirectory(dir)) : Optional.empty();
-    }
-
-    private static boolean hasTemplateKey(Path tokenizerConfig) {
-        try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(tokenizerConfig.toFile())
-                    .has("chat_template");
-        } catch (java.io.IOException e) {
-            throw new ModelFormatException(tokenizerConfig + ": cannot read: " + e.getMessage(), e);
         }
     }
 
