@@ -1,6 +1,9 @@
 package dev.herd.cli;
 
 import dev.herd.kernels.Backend;
+import dev.herd.kernels.Backends;
+import dev.herd.kernels.NativeBackend;
+import dev.herd.kernels.NativeUnavailableException;
 import dev.herd.kernels.ReferenceBackend;
 import picocli.CommandLine.Option;
 
@@ -18,9 +21,21 @@ final class BackendOptions {
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         return switch (backend) {
             case "reference" -> new ReferenceBackend(n);
-            case "auto", "native" -> Backends.create(backend.equals("native"), n, log);
+            case "auto" -> Backends.best(n, line -> log.println("herd: " + line));
+            case "native" -> loadNative(n, log);
             default -> throw new IllegalArgumentException("unknown backend '" + backend
                     + "'; choose auto, native or reference");
         };
+    }
+
+    /** {@code --backend native}: the native kernels or a clear error, never a silent fallback. */
+    private static Backend loadNative(int threads, PrintStream log) {
+        try {
+            NativeBackend b = NativeBackend.load(threads);
+            log.println("herd: using native CPU kernels (" + b.isa() + ", " + threads + " threads)");
+            return b;
+        } catch (NativeUnavailableException e) {
+            throw new IllegalArgumentException("native kernels unavailable: " + e.getMessage());
+        }
     }
 }

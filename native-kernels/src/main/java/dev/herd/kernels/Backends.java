@@ -1,6 +1,7 @@
 package dev.herd.kernels;
 
 import java.lang.System.Logger.Level;
+import java.util.function.Consumer;
 
 /** Picks the fastest backend this machine can run. */
 public final class Backends {
@@ -14,12 +15,21 @@ public final class Backends {
      * reference backend, with a log line saying why.
      */
     public static Backend best(int threads) {
+        return best(threads, line -> LOG.log(Level.INFO, line));
+    }
+
+    /**
+     * The same, telling {@code report} in one line which backend was taken and, on the fallback, why the
+     * native one was not.
+     */
+    public static Backend best(int threads, Consumer<String> report) {
         try {
             NativeBackend b = NativeBackend.load(threads);
-            LOG.log(Level.DEBUG, "using the {0} backend with {1} threads", b.name(), threads);
+            report.accept("using native CPU kernels (" + b.isa() + ", " + threads + " threads)");
             return b;
         } catch (NativeUnavailableException e) {
-            LOG.log(Level.INFO, "native kernels unavailable ({0}); using the reference backend", e.getMessage());
+            report.accept("native kernels unavailable (" + e.getMessage() + "); using the plain-Java reference backend ("
+                    + threads + " threads)");
             return new ReferenceBackend(threads);
         }
     }
