@@ -152,7 +152,8 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
             int blocks = kvBlocks != null ? kvBlocks
                     : (int) Math.min(Integer.MAX_VALUE, (4L * Math.min(context, 32768) + blockSize - 1) / blockSize);
             SchedulerSettings settings = new SchedulerSettings(maxBatchTokens, blocks, blockSize, maxQueue,
-                    maxRunning != null ? maxRunning : Math.min(256, maxBatchTokens));
+                    maxRunning != null ? maxRunning : Math.min(256, maxBatchTokens),
+                    SchedulerSettings.DEFAULT_MAX_UNAVAILABLE);
             Scheduler scheduler = new Scheduler(ModelRunner.local(transformer), bundle.tokenizer(),
                     Scheduler.endOfSequenceIds(config, bundle.tokenizer()), settings, metrics);
             resources.add(scheduler);

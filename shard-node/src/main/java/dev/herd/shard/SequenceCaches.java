@@ -2,21 +2,22 @@ package dev.herd.shard;
 
 import dev.herd.model.config.ModelConfig;
 import dev.herd.model.forward.KvCache;
+import dev.herd.model.sampling.Sampler;
 import dev.herd.proto.v1.FailureReason;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The KV caches of the sequences this stage has seen, keyed by sequence id, and the last stage's sampling
- * parameters of each. A cache holds only this stage's layers ({@link KvCache} allocates a layer on first
+ * The KV caches of the sequences this stage has seen, keyed by sequence id, and the last stage's sampler of
+ * each. A cache holds only this stage's layers ({@link KvCache} allocates a layer on first
  * write). Steps run on the stage's one worker thread; {@code release} may come from a control call at any time,
  * hence concurrent maps.
  */
 final class SequenceCaches {
     private final ModelConfig config;
     private final Map<Long, KvCache> caches = new ConcurrentHashMap<>();
-    private final Map<Long, SequenceParams> params = new ConcurrentHashMap<>();
+    private final Map<Long, Sampler> samplers = new ConcurrentHashMap<>();
 
     SequenceCaches(ModelConfig config) {
         this.config = config;
@@ -48,18 +49,19 @@ final class SequenceCaches {
         }
     }
 
-    void setParams(SequenceParams p) {
-        params.put(p.seqId(), p);
+    /** Sets (or, for a sequence that joins again, replaces) the sampler of {@code seqId}. */
+    void setSampler(long seqId, Sampler sampler) {
+        samplers.put(seqId, sampler);
     }
 
-    SequenceParams params(long seqId) {
-        return params.get(seqId);
+    Sampler sampler(long seqId) {
+        return samplers.get(seqId);
     }
 
     /** Forgets a sequence; false when nothing was held for it. */
     boolean release(long seqId) {
         boolean cache = caches.remove(seqId) != null;
-        boolean sampling = params.remove(seqId) != null;
+        boolean sampling = samplers.remove(seqId) != null;
         return cache || sampling;
     }
 

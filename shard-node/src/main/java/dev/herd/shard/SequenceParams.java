@@ -1,19 +1,21 @@
 package dev.herd.shard;
 
-/**
- * How the last stage picks a sequence's tokens. Only greedy selection is implemented on shard nodes so far;
- * parameters asking for more are refused when they arrive (see {@link StageFrames}), never ignored.
- *
- * @param seqId       the sequence
- * @param logprobs    return the chosen token's log-probability
- * @param topLogprobs how many most likely alternatives to return with their log-probabilities (0-20)
- */
-public record SequenceParams(long seqId, boolean logprobs, int topLogprobs) {
-    public static final int MAX_TOP_LOGPROBS = 20;
+import dev.herd.model.sampling.Sampler;
+import dev.herd.model.sampling.SamplingParams;
 
-    public SequenceParams {
-        if (topLogprobs < 0 || topLogprobs > MAX_TOP_LOGPROBS) {
-            throw new IllegalArgumentException("top_logprobs must be 0.." + MAX_TOP_LOGPROBS + ", got " + topLogprobs);
-        }
+/**
+ * A sequence's sampling state as it arrives with the step in which it joins the last stage.
+ *
+ * @param seqId        the sequence
+ * @param params       the request's parameters
+ * @param seed         the seed its draws are a function of (with the position)
+ * @param history      the prompt and every token generated so far
+ * @param promptLength how many leading history tokens are the prompt
+ */
+public record SequenceParams(long seqId, SamplingParams params, long seed, int[] history, int promptLength) {
+
+    /** A sampler in the state one that generated this history would be in. */
+    Sampler sampler(int vocab) {
+        return Sampler.resume(params, vocab, history, promptLength, seed);
     }
 }

@@ -4,12 +4,9 @@ import dev.herd.proto.v1.ActivationFrame;
 import dev.herd.proto.v1.DType;
 import dev.herd.proto.v1.FailureReason;
 import dev.herd.proto.v1.FrameFailure;
-import dev.herd.proto.v1.SampledToken;
-import dev.herd.proto.v1.SamplingParams;
 import dev.herd.proto.v1.SequenceSampling;
 import dev.herd.proto.v1.StageInput;
 import dev.herd.proto.v1.StepResult;
-import dev.herd.proto.v1.TokenLogprob;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -83,33 +80,10 @@ public final class StageFrames {
         }
         List<SequenceParams> params = new ArrayList<>();
         for (SequenceSampling s : input.getSamplingList()) {
-            params.add(params(s));
+            params.add(SamplingCodec.fromProto(s));
         }
         return new StageStep(f.getPlanEpoch(), f.getStepId(), f.getLayer(), seqIds, positions, tokens, x, sampleRows,
                 params, input.getSamplingList());
-    }
-
-    /** A sequence's sampling parameters; anything beyond greedy selection is refused, not dropped. */
-    static SequenceParams params(SequenceSampling s) {
-        SamplingParams p = s.getParams();
-        String what = "sequence " + s.getSeqId();
-        if (p.getTemperature() != 0f) {
-            throw unsupported(what + " asks for temperature " + p.getTemperature());
-        }
-        if (p.getPresencePenalty() != 0f || p.getFrequencyPenalty() != 0f
-                || (p.getRepetitionPenalty() != 0f && p.getRepetitionPenalty() != 1f)) {
-            throw unsupported(what + " asks for penalties (presence " + p.getPresencePenalty() + ", frequency "
-                    + p.getFrequencyPenalty() + ", repetition " + p.getRepetitionPenalty() + ")");
-        }
-        if (p.getTopLogprobs() > SequenceParams.MAX_TOP_LOGPROBS) {
-            throw FrameRejected.badFrame(what + " asks for " + p.getTopLogprobs() + " top logprobs; at most "
-                    + SequenceParams.MAX_TOP_LOGPROBS);
-        }
-        return new SequenceParams(s.getSeqId(), p.getLogprobs(), p.getTopLogprobs());
-    }
-
-    private static FrameRejected unsupported(String message) {
-        return FrameRejected.badFrame(message + "; shard nodes implement greedy selection only so far");
     }
 
     /** The input the next stage receives: this stage's output rows with the step's metadata. */
@@ -135,15 +109,7 @@ public final class StageFrames {
     public static StepResult result(StageStep step, List<TokenChoice> tokens) {
         StepResult.Builder r = StepResult.newBuilder().setPlanEpoch(step.planEpoch()).setStepId(step.stepId());
         for (TokenChoice t : tokens) {
-            SampledToken.Builder b = SampledToken.newBuilder()
-                    .setSeqId(t.seqId()).setPosition(t.position()).setTokenId(t.tokenId());
-            if (!Float.isNaN(t.logprob())) {
-                b.setLogprob(t.logprob());
-            }
-            for (int i = 0; i < t.topIds().length; i++) {
-                b.addTopLogprobs(TokenLogprob.newBuilder().setTokenId(t.topIds()[i]).setLogprob(t.topLogprobs()[i]));
-            }
-            r.addTokens(b);
+            r.addTokens(SamplingCodec.toProto(t));
         }
         return r.build();
     }

@@ -5,6 +5,9 @@ import dev.herd.model.forward.Batch;
 import dev.herd.model.forward.KvCache;
 import dev.herd.model.forward.Segment;
 import dev.herd.model.forward.Transformer;
+import dev.herd.model.sampling.InvalidSamplingParameterException;
+import dev.herd.model.sampling.SampledToken;
+import dev.herd.model.sampling.Sampler;
 import dev.herd.proto.v1.FailureReason;
 
 import java.util.ArrayList;
@@ -110,8 +113,10 @@ final class StageRunner {
             transformer.head(last, sample.length, logits);
             for (int i = 0; i < sample.length; i++) {
                 long seq = step.seqIds()[sample[i]];
-                tokens.add(GreedySampler.choose(seq, step.positions()[sample[i]], logits, i * c.vocabSize(),
-                        c.vocabSize(), caches.params(seq)));
+                Sampler sampler = caches.sampler(seq);
+                SampledToken token = sampler.sample(logits, i * c.vocabSize());
+                sampler.accept(token.id());
+                tokens.add(new TokenChoice(seq, step.positions()[sample[i]] + 1, token));
             }
         }
         return new Chosen(tokens);
@@ -140,16 +145,36 @@ final class StageRunner {
         }
     }
 
-    /** The last stage keeps each sequence's sampling parameters; every sampled sequence must have them. */
+    /**
+     * The last stage keeps each sequence's sampler; every sampled sequence must have one. A sampler that arrives
+     * is built from its history, so a sequence that joins again (recomputed after a preemption or a re-plan)
+     * continues with the draws it would have had.
+     */
     private void checkSampling(StageStep step) {
         if (!lmHead) {
             return;
         }
+        List<Sampler> arrived = new ArrayList<>(step.params().size());
         for (SequenceParams p : step.params()) {
-            caches.setParams(p);
+            for (int t : p.history()) {
+                if (t < 0 || t >= c.vocabSize()) {
+                    throw FrameRejected.badFrame("step " + step.stepId() + ": sequence " + p.seqId()
+                            + " has history token " + Integer.toUnsignedString(t) + " outside the vocabulary of "
+                            + c.vocabSize());
+                }
+            }
+            try {
+                arrived.add(p.sampler(c.vocabSize()));
+            } catch (InvalidSamplingParameterException e) {
+                throw FrameRejected.badFrame("step " + step.stepId() + ": sequence " + p.seqId() + ": "
+                        + e.getMessage());
+            }
+        }
+        for (int i = 0; i < arrived.size(); i++) {
+            caches.setSampler(step.params().get(i).seqId(), arrived.get(i));
         }
         for (int r : step.sampleRows()) {
-            if (caches.params(step.seqIds()[r]) == null) {
+            if (caches.sampler(step.seqIds()[r]) == null) {
                 throw FrameRejected.badFrame("step " + step.stepId() + " samples sequence " + step.seqIds()[r]
                         + ", whose sampling parameters never arrived (they come with its first step)");
             }

@@ -1,14 +1,13 @@
 package dev.herd.shard;
 
+import dev.herd.model.sampling.SampledToken;
+
 /**
  * A token chosen for one sequence by the last stage.
  *
- * @param seqId       the sequence it extends
- * @param position    the position it will occupy (the sampled row's position + 1)
- * @param tokenId     the vocabulary id
- * @param logprob     its log-probability under the final logits (NaN when not asked)
- * @param topIds      the most likely alternatives, most likely first (empty unless asked)
- * @param topLogprobs their log-probabilities
+ * @param seqId    the sequence it extends
+ * @param position the position it will occupy (the sampled row's position + 1)
+ * @param token    the token with its log-probabilities when asked
  */
-public record TokenChoice(long seqId, int position, int tokenId, float logprob, int[] topIds, float[] topLogprobs) {
+public record TokenChoice(long seqId, int position, SampledToken token) {
 }

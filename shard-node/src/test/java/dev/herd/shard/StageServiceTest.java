@@ -155,9 +155,9 @@ class StageServiceTest {
                         "node n1: step 5 sample_rows [1] must be increasing row indices below 1",
                         good.toBuilder().setFrame(ok.clone().setStepId(5)).setSampleRows(0, 1).build());
                 assertFails(driver, FailureReason.FAILURE_REASON_BAD_FRAME,
-                        "node n1: sequence 1 asks for temperature 0.7; shard nodes implement greedy selection only so far",
+                        "node n1: sequence 1: temperature must be between 0 and 2, got 2.5",
                         good.toBuilder().setFrame(ok.clone().setStepId(6)).setSampling(0, greedy.toBuilder()
-                                .setParams(SamplingParams.newBuilder().setTemperature(0.7f))).build());
+                                .setParams(SamplingParams.newBuilder().setTemperature(2.5))).build());
                 assertFails(driver, FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE,
                         "node n1: sequence 1 has no KV cache here and its rows start at position 3, not 0",
                         good.toBuilder().setFrame(ok.clone().setStepId(7).setPositions(0, 3)).build());

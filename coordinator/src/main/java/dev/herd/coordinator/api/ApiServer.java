@@ -75,8 +75,12 @@ public final class ApiServer {
         router.route().failureHandler(this::failure);
         router.get("/health").handler(ctx -> Responses.sendJson(ctx.response(), 200, Map.of("status", "ok")));
         router.get("/ready").handler(ctx -> {
+            String unavailable = model.get() == null ? null : model.get().scheduler().unavailable();
             if (model.get() == null) {
                 Responses.sendError(ctx.response(), notReady());
+            } else if (unavailable != null) {
+                Responses.sendError(ctx.response(), new ApiError(503, "server_error",
+                        "the model cannot serve now: " + unavailable, null, "model_not_ready"));
             } else {
                 Responses.sendJson(ctx.response(), 200, Map.of("status", "ready", "model", model.get().name()));
             }

@@ -120,8 +120,9 @@ final class CompletionHandler implements Handler<RoutingContext> {
                 case QUEUE_FULL -> new ApiError(429, "rate_limit_error", e.getMessage(), null, "queue_full");
                 case PROMPT_TOO_LONG -> ApiError.invalid(promptParam, e.getMessage(), "context_length_exceeded");
                 case SHUTTING_DOWN -> new ApiError(503, "server_error", e.getMessage(), null, "shutting_down");
+                case MODEL_UNAVAILABLE -> new ApiError(503, "server_error", e.getMessage(), null, "model_not_ready");
             };
-        } catch (dev.herd.coordinator.sampling.InvalidSamplingParameterException e) {
+        } catch (dev.herd.model.sampling.InvalidSamplingParameterException e) {
             throw ApiError.invalid(e.param(), e.getMessage());
         }
         // a client that goes away cancels its request: its sequences leave the batch and free their blocks

@@ -3,8 +3,8 @@ package dev.herd.coordinator.api;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeType;
-import dev.herd.coordinator.sampling.InvalidSamplingParameterException;
-import dev.herd.coordinator.sampling.SamplingParams;
+import dev.herd.model.sampling.InvalidSamplingParameterException;
+import dev.herd.model.sampling.SamplingParams;
 import dev.herd.model.chat.ChatMessage;
 
 import java.io.IOException;

@@ -1,6 +1,6 @@
 package dev.herd.coordinator.api;
 
-import dev.herd.coordinator.sampling.SampledToken;
+import dev.herd.model.sampling.SampledToken;
 import dev.herd.coordinator.scheduler.FinishReason;
 import dev.herd.coordinator.scheduler.Usage;
 import dev.herd.model.tokenizer.Tokenizer;

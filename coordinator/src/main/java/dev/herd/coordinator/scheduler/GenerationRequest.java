@@ -1,6 +1,6 @@
 package dev.herd.coordinator.scheduler;
 
-import dev.herd.coordinator.sampling.SamplingParams;
+import dev.herd.model.sampling.SamplingParams;
 
 import java.util.List;
 

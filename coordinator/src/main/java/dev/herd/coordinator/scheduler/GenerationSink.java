@@ -1,6 +1,6 @@
 package dev.herd.coordinator.scheduler;
 
-import dev.herd.coordinator.sampling.SampledToken;
+import dev.herd.model.sampling.SampledToken;
 
 /**
  * Receives one request's output. Called on the scheduler's thread, so implementations must only hand the

@@ -1,25 +1,42 @@
 package dev.herd.coordinator.scheduler;
 
-import dev.herd.model.forward.KvCache;
-import dev.herd.model.forward.Segment;
+import dev.herd.model.sampling.SampledToken;
+import dev.herd.model.sampling.SamplingParams;
 import dev.herd.model.forward.Transformer;
 
 import java.util.List;
 
 /**
- * The model as the scheduler sees it: one batched forward step over many sequences. Single-node serving runs
- * the {@link Transformer} in this process; a pipeline over shard nodes implements the same contract.
+ * The model as the scheduler sees it: batched steps over many sequences, each sequence's KV state and sampler
+ * kept by the runner. Sampling happens where the logits are (in this process for {@link #local}, on a pipeline's
+ * last stage for a cluster), so only token ids come back.
+ *
+ * <p>Called from the scheduler's one thread only.
  */
 public interface ModelRunner {
 
-    /** An empty cache for a new sequence. */
-    KvCache newCache();
+    /**
+     * Opens a sequence that knows {@code history} (the prompt and the tokens generated before, which a preempted
+     * sequence recomputes) and nothing is computed of yet.
+     *
+     * @param params       how its tokens are chosen
+     * @param seed         the seed its draws are a function of, with the position (so a recomputed sequence draws
+     *                     what it drew before)
+     * @param promptLength how many leading history tokens are the prompt (the penalties treat them differently)
+     */
+    ModelSequence open(SamplingParams params, long seed, int[] history, int promptLength);
 
     /**
-     * Runs every segment (a prefill chunk or a decode token of its own sequence) in one pass and advances each
-     * segment's cache; returns the logits of each segment's last token, (segments, vocab).
+     * Runs every item (the next tokens of its own sequence: a prefill chunk or one decode token) in one pass and
+     * returns, in item order, the token sampled after each item whose {@code sample} flag is set.
+     *
+     * @throws ModelRestartedException when the model lost every sequence's state (a cluster switched plans): the
+     *                                 step did not run and the sequences must be opened again and recomputed
      */
-    float[] forward(List<Segment> segments);
+    List<SampledToken> step(List<Work> items);
+
+    /** Frees a sequence's state; it is not used again. */
+    void release(ModelSequence sequence);
 
     /** Logits per position. */
     int vocabSize();
@@ -27,28 +44,23 @@ public interface ModelRunner {
     /** Positions a sequence may fill: prompt and generated tokens together. */
     int contextLength();
 
-    /** The model of {@code transformer}, run in this process. */
+    /** Why no step can run now (a cluster without a served plan), or null when steps can run. */
+    default String unavailable() {
+        return null;
+    }
+
+    /**
+     * One sequence's part of a step.
+     *
+     * @param sequence the sequence
+     * @param tokens   its next tokens, the first at position {@link ModelSequence#computed()}
+     * @param sample   sample the token after the last of them (the sequence's known tokens are then all computed)
+     */
+    record Work(ModelSequence sequence, int[] tokens, boolean sample) {
+    }
+
+    /** The model in this process. */
     static ModelRunner local(Transformer transformer) {
-        return new ModelRunner() {
-            @Override
-            public KvCache newCache() {
-                return new KvCache(transformer.config());
-            }
-
-            @Override
-            public float[] forward(List<Segment> segments) {
-                return transformer.forward(segments);
-            }
-
-            @Override
-            public int vocabSize() {
-                return transformer.config().vocabSize();
-            }
-
-            @Override
-            public int contextLength() {
-                return transformer.config().maxPositions();
-            }
-        };
+        return new LocalModelRunner(transformer);
     }
 }

@@ -9,7 +9,9 @@ public final class RequestRejectedException extends RuntimeException {
         /** The prompt does not fit the context or the KV budget (HTTP 400). */
         PROMPT_TOO_LONG,
         /** The scheduler is closing (HTTP 503). */
-        SHUTTING_DOWN
+        SHUTTING_DOWN,
+        /** The model cannot run steps now, e.g. a cluster without a ready plan (HTTP 503). */
+        MODEL_UNAVAILABLE
     }
 
     private final Reason reason;

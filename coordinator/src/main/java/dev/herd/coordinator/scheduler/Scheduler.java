@@ -1,13 +1,12 @@
 package dev.herd.coordinator.scheduler;
 
 import dev.herd.coordinator.metrics.ServingMetrics;
-import dev.herd.coordinator.sampling.InvalidSamplingParameterException;
-import dev.herd.coordinator.sampling.SampledToken;
-import dev.herd.coordinator.sampling.Sampler;
+import dev.herd.model.sampling.InvalidSamplingParameterException;
+import dev.herd.model.sampling.SampledToken;
 import dev.herd.model.config.ModelConfig;
-import dev.herd.model.forward.Segment;
 import dev.herd.model.tokenizer.Tokenizer;
 
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -32,7 +31,10 @@ import java.util.function.Consumer;
  * <p>KV accounting is in fixed-size blocks: a waiting sequence is admitted only when blocks for all of its known
  * tokens are free; a decode that needs a new block when none is free preempts the newest running sequence (its
  * blocks are freed and it goes back to the front of the queue to recompute its prompt and the tokens generated so
- * far; its sampler keeps its state, so the tokens that come out are the same). Prefix caching is not done: every
+ * far; a draw depends only on the seed, the position and the history, so the tokens that come out are the same).
+ * A model that loses every sequence's state ({@link ModelRestartedException}: a cluster switched plans) has every
+ * running sequence recomputed the same way, and while the model cannot run steps at all, accepted requests wait
+ * (up to {@link SchedulerSettings#maxUnavailable()}) and new ones are refused. Prefix caching is not done: every
  * sequence prefills its own prompt, also the n choices of one request.
  *
  * <p>Thread model: {@link #submit} and {@link RequestHandle#cancel} are safe from any thread and never block (an
@@ -40,6 +42,8 @@ import java.util.function.Consumer;
  */
 public final class Scheduler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Scheduler.class.getName());
+    /** How often a scheduler whose model cannot run steps looks again. */
+    private static final long UNAVAILABLE_POLL_MILLIS = 50;
 
     private final ModelRunner model;
     private final Tokenizer tokenizer;
@@ -62,6 +66,8 @@ public final class Scheduler implements AutoCloseable {
     private volatile SchedulerStats stats;
     private long preemptions;
     private long steps;
+    /** When the model last became unable to run steps, or -1 while it can. */
+    private long unavailableSince = -1;
 
     /**
      * @param model         the batched forward pass
@@ -97,6 +103,11 @@ public final class Scheduler implements AutoCloseable {
         return settings;
     }
 
+    /** Why the model cannot serve now (a cluster without a ready plan), or null when it can. */
+    public String unavailable() {
+        return model.unavailable();
+    }
+
     /** The latest snapshot (after the last step or change). */
     public SchedulerStats stats() {
         return stats;
@@ -106,11 +117,16 @@ public final class Scheduler implements AutoCloseable {
      * Queues a request. Never blocks.
      *
      * @throws RequestRejectedException when the queue is full, the prompt cannot fit, or the scheduler is closed
-     * @throws dev.herd.coordinator.sampling.InvalidSamplingParameterException when a parameter does not fit the
+     * @throws dev.herd.model.sampling.InvalidSamplingParameterException when a parameter does not fit the
      *                                                                         model (a logit_bias token id)
      */
     public RequestHandle submit(GenerationRequest request, GenerationSink sink) {
         int promptLength = request.prompt().length; // (a copy; the record guards its array)
+        String unavailable = model.unavailable();
+        if (unavailable != null) {
+            throw new RequestRejectedException(RequestRejectedException.Reason.MODEL_UNAVAILABLE,
+                    "the model cannot serve now: " + unavailable);
+        }
         if (promptLength >= model.contextLength()) {
             throw new RequestRejectedException(RequestRejectedException.Reason.PROMPT_TOO_LONG, "the prompt has "
                     + promptLength + " tokens; the model's context holds " + model.contextLength()
@@ -190,10 +206,20 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void awaitWork() {
+        awaitWork(0);
+    }
+
+    /** Waits for a submission, a cancellation or closing; at most {@code millis} unless that is 0. */
+    private void awaitWork(long millis) {
         lock.lock();
         try {
+            long left = TimeUnit.MILLISECONDS.toNanos(millis);
             while (!signalled && !closed) {
-                work.await();
+                if (millis == 0) {
+                    work.await();
+                } else if ((left = work.awaitNanos(left)) <= 0) {
+                    break;
+                }
             }
             signalled = false;
         } catch (InterruptedException e) {
@@ -210,8 +236,12 @@ public final class Scheduler implements AutoCloseable {
                 drainIncoming();
                 removeCancelled();
                 if (running.isEmpty() && waiting.isEmpty()) {
+                    unavailableSince = -1;
                     publish();
                     awaitWork();
+                    continue;
+                }
+                if (!modelAvailable()) {
                     continue;
                 }
                 step();
@@ -227,9 +257,33 @@ public final class Scheduler implements AutoCloseable {
     }
 
     /**
-     * Moves new requests into the queue as one sequence per choice. Samplers are built here, on the scheduler's
-     * thread, because each holds vocabulary-sized buffers that the submitting event loop should not allocate.
+     * Whether the model can run a step now. While it cannot, this waits a little (new work and cancellations still
+     * wake it) and fails every open request once the model has been unavailable for longer than the settings
+     * allow.
      */
+    private boolean modelAvailable() {
+        String why = model.unavailable();
+        if (why == null) {
+            unavailableSince = -1;
+            return true;
+        }
+        long now = System.nanoTime();
+        if (unavailableSince < 0) {
+            unavailableSince = now;
+            LOG.log(System.Logger.Level.WARNING, "the model cannot run steps (" + why + "); "
+                    + (running.size() + waiting.size()) + " sequence(s) wait");
+        } else if (now - unavailableSince > settings.maxUnavailable().toNanos()) {
+            Duration limit = settings.maxUnavailable();
+            failOpen("the model could not serve for " + (limit.toMillis() % 1000 == 0 ? limit.toSeconds() + " s"
+                    : limit.toMillis() + " ms") + ": " + why);
+            unavailableSince = -1;
+            return false;
+        }
+        awaitWork(UNAVAILABLE_POLL_MILLIS);
+        return false;
+    }
+
+    /** Moves new requests into the queue as one sequence per choice, each with its own seed. */
     private void drainIncoming() {
         for (ActiveRequest r; (r = incoming.poll()) != null; ) {
             GenerationRequest request = r.request;
@@ -238,8 +292,7 @@ public final class Scheduler implements AutoCloseable {
             for (int i = 0; i < request.n(); i++) {
                 // choice 0 uses the request's seed itself; the others get seeds spread by the golden-ratio increment
                 long choiceSeed = r.seed + i * 0x9E3779B97F4A7C15L;
-                Sampler sampler = new Sampler(request.sampling(), model.vocabSize(), prompt, choiceSeed);
-                sequences.add(new Sequence(r, i, prompt, sampler, tokenizer.streamingDecoder(true),
+                sequences.add(new Sequence(r, i, prompt, choiceSeed, tokenizer.streamingDecoder(true),
                         new StopMatcher(request.stop())));
             }
             r.sequences = sequences;
@@ -281,17 +334,18 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void release(Sequence s) {
-        if (s.cache != null) {
+        if (s.model != null) {
+            model.release(s.model);
             pool.give(s.blocks);
             s.blocks = 0;
-            s.cache = null;
+            s.model = null;
             running.remove(s);
         }
     }
 
     private void step() {
         List<Sequence> batch = new ArrayList<>();
-        List<Segment> segments = new ArrayList<>();
+        List<ModelRunner.Work> segments = new ArrayList<>();
         int budget = settings.maxBatchTokens();
 
         // 1. every running sequence with one token to run (a decode), oldest first; a block it needs may cost the
@@ -314,7 +368,7 @@ public final class Scheduler implements AutoCloseable {
             }
             if (s.running()) {
                 batch.add(s);
-                segments.add(new Segment(s.cache, s.nextChunk(1)));
+                segments.add(work(s, 1));
                 budget--;
             }
         }
@@ -326,7 +380,7 @@ public final class Scheduler implements AutoCloseable {
             if (s.pending() > 1) {
                 int chunk = Math.min(s.pending(), budget);
                 batch.add(s);
-                segments.add(new Segment(s.cache, s.nextChunk(chunk)));
+                segments.add(work(s, chunk));
                 budget -= chunk;
             }
         }
@@ -345,7 +399,7 @@ public final class Scheduler implements AutoCloseable {
             }
             waiting.pollFirst();
             s.blocks = need;
-            s.cache = model.newCache();
+            s.model = model.open(s.request.request.sampling(), s.seed, s.history(), s.promptLength);
             running.add(s);
             if (s.request.queued) {
                 s.request.queued = false;
@@ -353,7 +407,7 @@ public final class Scheduler implements AutoCloseable {
             }
             int chunk = Math.min(s.pending(), budget);
             batch.add(s);
-            segments.add(new Segment(s.cache, s.nextChunk(chunk)));
+            segments.add(work(s, chunk));
             budget -= chunk;
         }
         if (batch.isEmpty()) {
@@ -363,9 +417,16 @@ public final class Scheduler implements AutoCloseable {
             awaitWork();
             return;
         }
-        float[] logits;
+        List<SampledToken> sampled;
         try {
-            logits = model.forward(segments);
+            sampled = model.step(segments);
+        } catch (ModelRestartedException e) {
+            LOG.log(System.Logger.Level.WARNING, "the model restarted (" + e.getMessage() + "); recomputing "
+                    + running.size() + " running sequence(s)");
+            for (Sequence s : List.copyOf(running).reversed()) {
+                preempt(s); // newest first to the front: the queue keeps their admission order
+            }
+            return;
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "a forward step failed; its requests fail", e);
             Set<ActiveRequest> failed = new LinkedHashSet<>();
@@ -378,17 +439,24 @@ public final class Scheduler implements AutoCloseable {
             return;
         }
         steps++;
-        int vocab = model.vocabSize();
+        int next = 0;
         for (int i = 0; i < batch.size(); i++) {
-            Sequence s = batch.get(i);
-            if (s.finished || s.pending() > 0) {
-                continue; // a prefill chunk short of the end, or a request that failed in a sink
+            if (!segments.get(i).sample()) {
+                continue; // a prefill chunk short of the end
             }
-            SampledToken token = s.sampler.sample(logits, i * vocab);
-            s.sampler.accept(token.id());
+            Sequence s = batch.get(i);
+            SampledToken token = sampled.get(next++);
+            if (s.finished) {
+                continue; // a request that failed in a sink
+            }
             s.append(token.id());
             emit(s, token);
         }
+    }
+
+    /** The next {@code n} tokens of {@code s}, sampling after them when they are its last known ones. */
+    private static ModelRunner.Work work(Sequence s, int n) {
+        return new ModelRunner.Work(s.model, s.nextChunk(n), s.pending() == n);
     }
 
     /** Takes blocks so that {@code s} holds {@code tokens} positions; false when not enough are free. */
@@ -485,6 +553,12 @@ public final class Scheduler implements AutoCloseable {
 
     private void failAll(String message) {
         drainIncoming();
+        failOpen(message);
+        publish();
+    }
+
+    /** Fails every request that has a sequence running or waiting. */
+    private void failOpen(String message) {
         Set<ActiveRequest> open = new LinkedHashSet<>();
         for (Sequence s : running) {
             open.add(s.request);
@@ -495,7 +569,6 @@ public final class Scheduler implements AutoCloseable {
         for (ActiveRequest r : open) {
             fail(r, message);
         }
-        publish();
     }
 
     private void publish() {

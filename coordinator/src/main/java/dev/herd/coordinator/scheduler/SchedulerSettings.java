@@ -1,5 +1,7 @@
 package dev.herd.coordinator.scheduler;
 
+import java.time.Duration;
+
 /**
  * Limits of the continuous-batching scheduler.
  *
@@ -10,9 +12,13 @@ package dev.herd.coordinator.scheduler;
  * @param maxQueuedRequests   requests waiting to start; more are refused (HTTP 429)
  * @param maxRunningSequences sequences holding KV at once; at most {@code maxBatchTokens} so every running decode
  *                            fits in each step
+ * @param maxUnavailable      how long accepted requests wait for a model that cannot run steps (a cluster
+ *                            re-planning after losing a node) before they fail
  */
 public record SchedulerSettings(int maxBatchTokens, int kvBlocks, int blockSize, int maxQueuedRequests,
-                                int maxRunningSequences) {
+                                int maxRunningSequences, Duration maxUnavailable) {
+    /** Long enough for a cluster to notice a lost node, re-plan and load the new plan. */
+    public static final Duration DEFAULT_MAX_UNAVAILABLE = Duration.ofMinutes(2);
     public static final int DEFAULT_BLOCK_SIZE = 16;
 
     public SchedulerSettings {
@@ -30,23 +36,32 @@ public record SchedulerSettings(int maxBatchTokens, int kvBlocks, int blockSize,
             throw new IllegalArgumentException("running sequences must be between 1 and the max batch tokens ("
                     + maxBatchTokens + "), got " + maxRunningSequences);
         }
+        if (maxUnavailable == null || maxUnavailable.isNegative()) {
+            throw new IllegalArgumentException("the unavailability bound must be a non-negative duration, got "
+                    + maxUnavailable);
+        }
     }
 
     /** Blocks of 16 tokens, 256 queued requests, and as many running sequences as fit (at most 256). */
     public static SchedulerSettings of(int maxBatchTokens, int kvBlocks) {
-        return new SchedulerSettings(maxBatchTokens, kvBlocks, DEFAULT_BLOCK_SIZE, 256, Math.min(256, maxBatchTokens));
+        return new SchedulerSettings(maxBatchTokens, kvBlocks, DEFAULT_BLOCK_SIZE, 256, Math.min(256, maxBatchTokens),
+                DEFAULT_MAX_UNAVAILABLE);
     }
 
     public SchedulerSettings withBlockSize(int size) {
-        return new SchedulerSettings(maxBatchTokens, kvBlocks, size, maxQueuedRequests, maxRunningSequences);
+        return new SchedulerSettings(maxBatchTokens, kvBlocks, size, maxQueuedRequests, maxRunningSequences, maxUnavailable);
     }
 
     public SchedulerSettings withMaxQueuedRequests(int max) {
-        return new SchedulerSettings(maxBatchTokens, kvBlocks, blockSize, max, maxRunningSequences);
+        return new SchedulerSettings(maxBatchTokens, kvBlocks, blockSize, max, maxRunningSequences, maxUnavailable);
     }
 
     public SchedulerSettings withMaxRunningSequences(int max) {
-        return new SchedulerSettings(maxBatchTokens, kvBlocks, blockSize, maxQueuedRequests, max);
+        return new SchedulerSettings(maxBatchTokens, kvBlocks, blockSize, maxQueuedRequests, max, maxUnavailable);
+    }
+
+    public SchedulerSettings withMaxUnavailable(Duration max) {
+        return new SchedulerSettings(maxBatchTokens, kvBlocks, blockSize, maxQueuedRequests, maxRunningSequences, max);
     }
 
     /** Tokens the KV budget holds. */

@@ -1,34 +1,34 @@
 package dev.herd.coordinator.scheduler;
 
-import dev.herd.coordinator.sampling.Sampler;
-import dev.herd.model.forward.KvCache;
 import dev.herd.model.tokenizer.StreamingDecoder;
 
 import java.util.Arrays;
 
 /**
- * One choice of a request: its tokens (prompt, then generated), its cache while it runs, and its own sampler,
- * decoder and stop matcher. The cache holds the first {@link #computed()} tokens; the rest are still to run
+ * One choice of a request: its tokens (prompt, then generated), its state in the model while it runs, and its own
+ * seed, decoder and stop matcher. The model holds the first {@link #computed()} tokens; the rest are still to run
  * (the whole prompt at first, the last sampled token while decoding, everything after a preemption).
  */
 final class Sequence {
     final ActiveRequest request;
     final int choice;
-    final Sampler sampler;
+    /** The seed its draws are a function of (with the position): the same tokens come back after a recompute. */
+    final long seed;
     final StreamingDecoder decoder;
     final StopMatcher stops;
     final int promptLength;
     private int[] tokens;
     private int length;
-    KvCache cache;
+    /** Its KV cache and sampler in the model while it runs, null while it waits. */
+    ModelSequence model;
     int blocks;
     boolean finished;
 
-    Sequence(ActiveRequest request, int choice, int[] prompt, Sampler sampler, StreamingDecoder decoder,
+    Sequence(ActiveRequest request, int choice, int[] prompt, long seed, StreamingDecoder decoder,
              StopMatcher stops) {
         this.request = request;
         this.choice = choice;
-        this.sampler = sampler;
+        this.seed = seed;
         this.decoder = decoder;
         this.stops = stops;
         this.promptLength = prompt.length;
@@ -45,7 +45,7 @@ final class Sequence {
     }
 
     int computed() {
-        return cache == null ? 0 : cache.length();
+        return model == null ? 0 : model.computed();
     }
 
     /** Tokens known but not yet in the cache. */
@@ -59,6 +59,11 @@ final class Sequence {
         return Arrays.copyOfRange(tokens, from, from + n);
     }
 
+    /** Every known token: the prompt, then what was generated. */
+    int[] history() {
+        return Arrays.copyOf(tokens, length);
+    }
+
     void append(int id) {
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
@@ -67,6 +72,6 @@ final class Sequence {
     }
 
     boolean running() {
-        return cache != null;
+        return model != null;
     }
 }

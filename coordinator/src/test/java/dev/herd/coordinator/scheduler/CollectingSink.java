@@ -1,6 +1,6 @@
 package dev.herd.coordinator.scheduler;
 
-import dev.herd.coordinator.sampling.SampledToken;
+import dev.herd.model.sampling.SampledToken;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,7 +1,7 @@
 package dev.herd.coordinator.scheduler;
 
 import dev.herd.coordinator.TestModel;
-import dev.herd.coordinator.sampling.SamplingParams;
+import dev.herd.model.sampling.SamplingParams;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -191,13 +191,19 @@ class SchedulerTest {
     void nChoicesAreSeparateSequencesWithTheirOwnSeeds() throws Exception {
         try (Scheduler scheduler = model.scheduler(SchedulerSettings.of(64, 256))) {
             int[] p = prompt(2);
-            SamplingParams params = SamplingParams.sampled(1.0, 42);
+            // a high temperature: the random model's distributions are peaked, and the choices should differ
+            SamplingParams params = SamplingParams.sampled(2.0, 42);
             CollectingSink three = new CollectingSink(3);
             Usage usage = submitAndAwait(scheduler, new GenerationRequest("n3", p, params, 16, List.of(), 3), three);
-            CollectingSink one = new CollectingSink(1);
-            submitAndAwait(scheduler, new GenerationRequest("n1", p, params, 16, List.of(), 1), one);
-            assertArrayEquals(one.ids(0), three.ids(0), "choice 0 uses the request's seed");
-            assertNotEquals(java.util.Arrays.toString(three.ids(1)), java.util.Arrays.toString(three.ids(2)));
+            for (int i = 0; i < 3; i++) {
+                // choice i draws with the seed spread from the request's by i golden-ratio increments
+                CollectingSink one = new CollectingSink(1);
+                submitAndAwait(scheduler, new GenerationRequest("n1", p, params.withSeed(42 + i * 0x9E3779B97F4A7C15L),
+                        16, List.of(), 1), one);
+                assertArrayEquals(one.ids(0), three.ids(i), "choice " + i + " is the request alone with its seed");
+            }
+            assertTrue(!java.util.Arrays.equals(three.ids(0), three.ids(1))
+                    || !java.util.Arrays.equals(three.ids(1), three.ids(2)), "three choices, one text");
             int generated = three.ids(0).length + three.ids(1).length + three.ids(2).length;
             assertEquals(new Usage(p.length, generated), usage);
         }

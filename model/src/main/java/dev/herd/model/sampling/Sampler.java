@@ -1,4 +1,4 @@
-package dev.herd.coordinator.sampling;
+package dev.herd.model.sampling;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -10,8 +10,10 @@ import java.util.random.RandomGeneratorFactory;
 
 /**
  * Picks the next token of one sequence from its logits. One instance per sequence: it remembers the tokens seen
- * (for the penalties) and owns the sequence's random stream, so a sequence that is preempted and recomputed
- * continues with exactly the draws it would have had.
+ * (for the penalties). The random draw for the token at position {@code p} is a function of the seed and
+ * {@code p} only, so a sampler rebuilt from the sequence's history (after a preemption, or on another node after
+ * the cluster re-planned) draws exactly what the first one would have, and a single process and a pipeline's
+ * last stage pick the same tokens.
  *
  * <p>The logits go through these steps, in this order (Hugging Face's and vLLM's order):
  * <ol>
@@ -35,9 +37,13 @@ public final class Sampler {
     /** Specified in java.util.random, so a seed gives the same stream on every JDK. */
     private static final String ALGORITHM = "L64X128MixRandom";
 
+    private static final RandomGeneratorFactory<RandomGenerator> GENERATORS = RandomGeneratorFactory.of(ALGORITHM);
+
     private final SamplingParams params;
     private final int vocab;
-    private final RandomGenerator random;
+    private final long seed;
+    /** The position the next sampled token occupies: prompt length plus tokens accepted since. */
+    private int position;
     /** Tokens of the prompt and the output, for the repetition penalty. */
     private final BitSet seen = new BitSet();
     /** How often each token was generated, and which ones were, for presence and frequency penalties. */
@@ -56,7 +62,8 @@ public final class Sampler {
     public Sampler(SamplingParams params, int vocab, int[] prompt, long seed) {
         this.params = params;
         this.vocab = vocab;
-        this.random = RandomGeneratorFactory.of(ALGORITHM).create(seed);
+        this.seed = seed;
+        this.position = prompt.length;
         this.counts = new int[vocab];
         this.work = new float[vocab];
         for (int id : prompt) {
@@ -72,8 +79,25 @@ public final class Sampler {
         }
     }
 
-    /** Records a token the sequence produced (penalties count it from now on). */
+    /**
+     * The sampler of a sequence that already generated {@code history[promptLength..]}: the same state a sampler
+     * that produced those tokens has.
+     */
+    public static Sampler resume(SamplingParams params, int vocab, int[] history, int promptLength, long seed) {
+        if (promptLength < 0 || promptLength > history.length) {
+            throw new IllegalArgumentException("a prompt of " + promptLength + " tokens in a history of "
+                    + history.length);
+        }
+        Sampler s = new Sampler(params, vocab, java.util.Arrays.copyOf(history, promptLength), seed);
+        for (int i = promptLength; i < history.length; i++) {
+            s.accept(history[i]);
+        }
+        return s;
+    }
+
+    /** Records a token the sequence produced (penalties count it from now on; the next draw is the next one). */
     public void accept(int id) {
+        position++;
         if (id < 0 || id >= vocab) {
             return;
         }
@@ -182,7 +206,7 @@ public final class Sampler {
         for (int i = 0; i < m; i++) {
             total += probs[i];
         }
-        double u = random.nextDouble() * total;
+        double u = drawAt(position) * total;
         double cumulative = 0;
         int last = -1;
         for (int i = 0; i < m; i++) {
@@ -197,6 +221,23 @@ public final class Sampler {
         }
         // rounding can leave u at the very top of the mass: the last candidate then takes it
         return ids == null ? last : ids[last];
+    }
+
+    /**
+     * The uniform draw in [0, 1) for the token at {@code p}: a generator seeded by a mix of the sequence's seed and
+     * the position. The seed is mixed before the position is added so that neighbouring seeds (the n choices of a
+     * request) at neighbouring positions do not share draws.
+     */
+    private double drawAt(int p) {
+        long mixed = mix64(mix64(seed) + p * 0x9E3779B97F4A7C15L);
+        return GENERATORS.create(mixed).nextDouble();
+    }
+
+    /** Stafford's variant 13 of the MurmurHash3 finaliser: every input bit affects every output bit. */
+    private static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
 
     /** The k largest values' indices, largest first, lower index first among equals. */

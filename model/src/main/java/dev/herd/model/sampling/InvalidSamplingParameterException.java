@@ -1,4 +1,4 @@
-package dev.herd.coordinator.sampling;
+package dev.herd.model.sampling;
 
 /**
  * A sampling parameter out of its range. Carries the parameter's OpenAI name so the HTTP layer can answer

@@ -1,4 +1,4 @@
-package dev.herd.coordinator.sampling;
+package dev.herd.model.sampling;
 
 import org.junit.jupiter.api.Test;
 
@@ -33,7 +33,9 @@ class SamplerTest {
         Sampler sampler = new Sampler(p, LOGITS.length, new int[0], 2026);
         int[] counts = new int[LOGITS.length];
         for (int i = 0; i < DRAWS; i++) {
-            counts[sampler.sample(LOGITS, 0).id()]++;
+            int id = sampler.sample(LOGITS, 0).id();
+            counts[id]++;
+            sampler.accept(id);
         }
         double chi2 = 0;
         for (int t = 0; t < expected.length; t++) {
@@ -108,12 +110,53 @@ class SamplerTest {
         StringBuilder sb = new StringBuilder();
         StringBuilder sc = new StringBuilder();
         for (int i = 0; i < 64; i++) {
-            sa.append(a.sample(LOGITS, 0).id());
-            sb.append(b.sample(LOGITS, 0).id());
-            sc.append(c.sample(LOGITS, 0).id());
+            sa.append(accepted(a));
+            sb.append(accepted(b));
+            sc.append(accepted(c));
         }
         assertEquals(sa.toString(), sb.toString());
         assertNotEquals(sa.toString(), sc.toString());
+    }
+
+    private static int accepted(Sampler s) {
+        int id = s.sample(LOGITS, 0).id();
+        s.accept(id);
+        return id;
+    }
+
+    @Test
+    void aSamplerResumedFromItsHistoryDrawsWhatTheOriginalDraws() {
+        SamplingParams p = new SamplingParams(1.3, 3, 0.95, 0.01, 0.4, 0.3, 1.2, Map.of(2, 0.5f), 5L, true, 2);
+        int[] prompt = {3, 1, 1};
+        Sampler original = new Sampler(p, 4, prompt, 77);
+        int[] history = new int[prompt.length + 40];
+        System.arraycopy(prompt, 0, history, 0, prompt.length);
+        for (int i = 0; i < 40; i++) {
+            history[prompt.length + i] = accepted(original);
+        }
+        for (int cut : new int[]{prompt.length, prompt.length + 1, prompt.length + 17, history.length}) {
+            Sampler resumed = Sampler.resume(p, 4, java.util.Arrays.copyOf(history, cut), prompt.length, 77);
+            Sampler replay = new Sampler(p, 4, prompt, 77);
+            for (int i = prompt.length; i < cut; i++) {
+                replay.sample(LOGITS, 0);
+                replay.accept(history[i]);
+            }
+            for (int i = 0; i < 20; i++) {
+                SampledToken a = resumed.sample(LOGITS, 0);
+                SampledToken b = replay.sample(LOGITS, 0);
+                assertEquals(b, a, "draw " + i + " after resuming at " + cut);
+                resumed.accept(a.id());
+                replay.accept(b.id());
+            }
+        }
+        // the draw depends on the position: the same sampler state at a later position draws independently
+        Sampler s = new Sampler(params(1, 0, 1, 0), 4, new int[0], 8);
+        StringBuilder same = new StringBuilder();
+        for (int i = 0; i < 64; i++) {
+            same.append(s.sample(LOGITS, 0).id());
+        }
+        assertEquals(same.toString().substring(0, 1).repeat(64), same.toString(),
+                "without accept the position stays, and so does the draw");
     }
 
     @Test

@@ -1,4 +1,4 @@
-package dev.herd.coordinator.sampling;
+package dev.herd.model.sampling;
 
 import java.util.List;
 
