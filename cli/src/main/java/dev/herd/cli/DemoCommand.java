@@ -3,14 +3,15 @@ package dev.herd.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.herd.coordinator.cluster.ClusterEngine;
-import dev.herd.coordinator.cluster.ClusterModel;
-import dev.herd.coordinator.cluster.ClusterSupervisor;
-import dev.herd.coordinator.plan.PlanOptions;
 import dev.herd.coordinator.plan.ShardPlan;
+import dev.herd.coordinator.scheduler.Scheduler;
+import dev.herd.kernels.Backend;
 import dev.herd.kernels.DType;
 import dev.herd.model.chat.ChatMessage;
+import dev.herd.model.forward.Transformer;
+import dev.herd.model.generate.GreedyDecoder;
 import dev.herd.model.load.ModelBundle;
-import dev.herd.shard.discovery.ClusterSettings;
+import dev.herd.model.weights.ModelWeights;
 import dev.herd.model.config.Architecture;
 import dev.herd.model.testmodel.TestModelSpec;
 import dev.herd.model.testmodel.TestModelWriter;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Option;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -38,20 +40,25 @@ import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code herd demo}: generates (once) a small Mixtral-shaped model with random weights and a real tokenizer,
- * serves it on the OpenAI-compatible API, sends one streamed chat completion over HTTP and prints the reply
- * as it streams, runs the same request on a three-node cluster of local processes and checks the reply is
- * the same, then keeps serving until Ctrl-C (or exits with {@code --exit}).
+ * starts three shard node processes on loopback that find each other and this coordinator through Hazelcast,
+ * plans the model over them, serves it on the OpenAI-compatible API through the cluster, sends one streamed chat
+ * completion over HTTP and prints the reply as it streams, checks it against the same request computed in this
+ * process alone, then keeps serving until Ctrl-C (or exits with {@code --exit}).
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Generate a small Mixtral-shaped model (random weights, real BPE tokenizer and chat",
-                "template) once, serve it on the OpenAI-compatible API, send one streamed chat completion and",
-                "print it, then keep serving until Ctrl-C. The text is meaningless: the weights are random."})
+                "template) once, start three shard node processes and a coordinator on loopback, serve the model",
+                "through them on the OpenAI-compatible API, send one streamed chat completion and print it, then",
+                "keep serving until Ctrl-C. The text is meaningless: the weights are random."})
 final class DemoCommand implements Callable<Integer> {
     /** Mixtral-shaped: 8 experts, top-2, grouped-query attention; about 60M parameters. */
     static final TestModelSpec DEMO_MODEL = new TestModelSpec(Architecture.MIXTRAL, 512, 4, 8, 4, 64, 0, 8, 2, 1024,
             8192, 1e6, 1, false, 8192, 8192, 2026);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String SYSTEM = "You are the Herd demo model.";
+    private static final int NODES = 3;
+    /** KV the demo's scheduler may hold (and each stage reserves): 64 blocks of 16 tokens. */
+    private static final int KV_BLOCKS = 64;
 
     @Option(names = "--dir", defaultValue = "${sys:user.home}/.cache/herd/demo",
             description = "where the demo model lives (default ${DEFAULT-VALUE})")
@@ -65,7 +72,7 @@ final class DemoCommand implements Callable<Integer> {
     int port;
     @Option(names = "--exit", description = "exit after the demo request instead of serving on")
     boolean exit;
-    @Option(names = "--no-cluster", description = "skip running the same request on a local three-node cluster")
+    @Option(names = "--no-cluster", description = "serve from this process alone instead of three shard nodes")
     boolean noCluster;
     @Mixin
     BackendOptions backendOptions;
@@ -80,78 +87,104 @@ final class DemoCommand implements Callable<Integer> {
             writer.writeGguf(gguf, DType.Q8_0);
         }
         System.out.println("Model: " + gguf + " (random weights: expect meaningless text)");
-        ServeCommand serve = new ServeCommand();
+        List<AutoCloseable> open = new ArrayList<>();
+        try {
+            ServingOptions.Running running = noCluster ? serveHere(gguf) : serveOnCluster(gguf, open);
+            open.add(running);
+            Reply reply = chat(running.baseUrl);
+            checkAgainstOneProcess(gguf, reply);
+            if (exit) {
+                return 0;
+            }
+            System.out.println("Serving at " + running.baseUrl + "/v1 (OpenAI-compatible) until Ctrl-C. Try:");
+            System.out.println("  curl " + running.baseUrl + "/v1/chat/completions -H 'Content-Type: application/json'"
+                    + " -d '{\"model\":\"herd-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'");
+            CountDownLatch stopped = new CountDownLatch(1);
+            List<AutoCloseable> toClose = List.copyOf(open);
+            open.clear();
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                closeAll(toClose);
+                stopped.countDown();
+            }, "herd-demo-shutdown"));
+            stopped.await();
+            return 0;
+        } finally {
+            closeAll(open);
+        }
+    }
+
+    private static void closeAll(List<AutoCloseable> resources) {
+        for (AutoCloseable r : resources.reversed()) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                System.err.println("herd demo: closing " + r + ": " + e);
+            }
+        }
+    }
+
+    private List<String> servingArgs(Path gguf) {
         List<String> args = new ArrayList<>(List.of("--model", gguf.toString(), "--host", "127.0.0.1",
-                "--port", Integer.toString(port), "--served-model-name", "herd-demo", "--backend", backendOptions.backend));
+                "--port", Integer.toString(port), "--served-model-name", "herd-demo",
+                "--kv-blocks", Integer.toString(KV_BLOCKS)));
+        return args;
+    }
+
+    private ServingOptions.Running serveHere(Path gguf) throws InterruptedException {
+        ServeCommand serve = new ServeCommand();
+        List<String> args = servingArgs(gguf);
+        args.addAll(List.of("--backend", backendOptions.backend));
         if (backendOptions.threads != null) {
             args.addAll(List.of("--threads", backendOptions.threads.toString()));
         }
         new CommandLine(serve).parseArgs(args.toArray(String[]::new));
-        ServeCommand.Running running = serve.start(System.out);
-        Reply reply;
-        try {
-            reply = chat(running.baseUrl);
-            if (!noCluster) {
-                onCluster(gguf, reply);
-            }
-        } catch (Exception e) {
-            running.close();
-            throw e;
-        }
-        if (exit) {
-            running.close();
-            return 0;
-        }
-        System.out.println("Serving at " + running.baseUrl + "/v1 (OpenAI-compatible) until Ctrl-C. Try:");
-        System.out.println("  curl " + running.baseUrl + "/v1/chat/completions -H 'Content-Type: application/json'"
-                + " -d '{\"model\":\"herd-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'");
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            running.close();
-            stopped.countDown();
-        }, "herd-demo-shutdown"));
-        stopped.await();
-        return 0;
+        return serve.start(System.out, null);
+    }
+
+    /**
+     * Three shard node processes, each offering a third of the model's memory so that the planner must split it,
+     * and a coordinator in this process serving the API through them.
+     */
+    private ServingOptions.Running serveOnCluster(Path gguf, List<AutoCloseable> open) throws Exception {
+        Path logs = dir.resolve("logs");
+        Files.createDirectories(logs);
+        System.out.println("Starting " + NODES + " shard node processes on loopback (logs in " + logs + "), found"
+                + " through Hazelcast, each offering a third of the model's memory...");
+        LocalCluster cluster = LocalCluster.start(gguf, NODES, (long) KV_BLOCKS * 16, backendOptions.backend, logs);
+        open.add(cluster);
+        PrintStream coordinatorLog = new PrintStream(Files.newOutputStream(logs.resolve("coordinator.log")), true,
+                StandardCharsets.UTF_8);
+        open.add(coordinatorLog);
+        CoordinatorCommand coordinator = new CoordinatorCommand();
+        List<String> args = servingArgs(gguf);
+        args.addAll(List.of("--cluster-name", cluster.name, "--hz-port", Integer.toString(cluster.coordinatorPort),
+                "--seeds", String.join(",", cluster.seeds), "--min-nodes", Integer.toString(NODES)));
+        new CommandLine(coordinator).parseArgs(args.toArray(String[]::new));
+        ServingOptions.Running running = coordinator.start(coordinatorLog, null);
+        ShardPlan plan = coordinator.engine.awaitServing(Duration.ofSeconds(120));
+        System.out.println("Plan: " + ClusterEngine.describe(plan));
+        return running;
     }
 
     /** What the server answered: the text and how many tokens it generated. */
     record Reply(String text, int completionTokens) {
     }
 
-    private List<ChatMessage> messages() {
-        return List.of(ChatMessage.system(SYSTEM), ChatMessage.user(message));
-    }
-
-    /**
-     * The same greedy request on three shard node processes that each offer a third of the model's memory,
-     * so the planner must split it: the reply must be the one the single process gave.
-     */
-    private void onCluster(Path gguf, Reply reply) throws Exception {
-        System.out.println();
-        System.out.println("The same request on a cluster: 3 shard node processes on loopback, found through Hazelcast,"
-                + " each offering a third of the model's memory...");
-        Path logs = dir.resolve("logs");
-        Files.createDirectories(logs);
+    /** The same greedy request computed by this process alone: the served reply must be the same text. */
+    private void checkAgainstOneProcess(Path gguf, Reply reply) {
         try (ModelBundle bundle = ModelBundle.open(gguf);
-             LocalCluster cluster = LocalCluster.start(gguf, 3, 1024, backendOptions.backend, logs);
-             PrintStream coordinatorLog = new PrintStream(Files.newOutputStream(logs.resolve("coordinator.log")), true,
-                     StandardCharsets.UTF_8);
-             ClusterSupervisor supervisor = ClusterSupervisor.start(
-                     new ClusterSettings(cluster.name, "127.0.0.1", cluster.coordinatorPort, cluster.seeds),
-                     "herd-demo-coordinator");
-             ClusterEngine engine = ClusterEngine.start(supervisor, ClusterModel.open(gguf),
-                     ClusterEngine.Settings.of(3, PlanOptions.defaults().withKvContextTokens(1024)), coordinatorLog)) {
-            ShardPlan plan = engine.awaitServing(Duration.ofSeconds(120));
-            System.out.println("Plan: " + ClusterEngine.describe(plan));
-            String prompt = bundle.chatTemplate().orElseThrow().render(messages(), true, Map.of());
+             ModelWeights weights = new ModelWeights(bundle.files().config(), bundle.files().store(),
+                     bundle.files().format());
+             Backend backend = backendOptions.create(new PrintStream(OutputStream.nullOutputStream()))) {
+            String prompt = bundle.chatTemplate().orElseThrow().render(List.of(ChatMessage.system(SYSTEM),
+                    ChatMessage.user(message)), true, Map.of());
             int[] ids = bundle.tokenizer().encode(prompt, false);
-            long t0 = System.nanoTime();
-            int[] out = engine.generate(ids, reply.completionTokens());
-            double seconds = (System.nanoTime() - t0) / 1e9;
+            int[] out = new GreedyDecoder(new Transformer(weights, backend)).generate(ids, reply.completionTokens(),
+                    Scheduler.endOfSequenceIds(bundle.files().config(), bundle.tokenizer()), t -> {
+                    });
             String text = bundle.tokenizer().decode(out, true);
-            System.out.println("Cluster: " + text);
-            System.out.printf("[%d tokens in %.2f s over %d stages; %s the single-process reply]%n", out.length,
-                    seconds, plan.stages().size(), text.equals(reply.text()) ? "identical to" : "DIFFERENT from");
+            System.out.println("[the same request in this process alone: " + (text.equals(reply.text())
+                    ? "identical reply" : "DIFFERENT reply: " + text) + "]");
         }
     }
 

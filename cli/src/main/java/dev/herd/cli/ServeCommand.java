@@ -1,31 +1,15 @@
 package dev.herd.cli;
 
-import dev.herd.coordinator.api.ApiServer;
-import dev.herd.coordinator.api.ApiSettings;
-import dev.herd.coordinator.api.ServedModel;
-import dev.herd.coordinator.metrics.ServingMetrics;
 import dev.herd.coordinator.scheduler.ModelRunner;
-import dev.herd.coordinator.scheduler.Scheduler;
-import dev.herd.coordinator.scheduler.SchedulerSettings;
 import dev.herd.kernels.Backend;
-import dev.herd.model.config.ModelConfig;
 import dev.herd.model.forward.Transformer;
-import dev.herd.model.load.ModelBundle;
 import dev.herd.model.weights.ModelWeights;
-import io.prometheus.client.CollectorRegistry;
-import io.vertx.core.Vertx;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
  * {@code herd serve}: one process serving one model over the OpenAI-compatible HTTP API, with continuous
@@ -38,146 +22,27 @@ import java.util.concurrent.TimeoutException;
 final class ServeCommand implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--model", required = true, description = "model directory or .gguf file")
     Path model;
-    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on (default ${DEFAULT-VALUE})")
-    String host;
-    @Option(names = "--port", defaultValue = "8000", description = "port, 0 for any free one (default ${DEFAULT-VALUE})")
-    int port;
-    @Option(names = "--api-key", description = {"accepted bearer key (repeatable); none means no authentication.",
-            "Also read from HERD_API_KEY, which keeps it out of the process list."})
-    List<String> apiKeys = new ArrayList<>();
-    @Option(names = "--served-model-name", description = "the model id clients send (default: the file or directory name)")
-    String servedName;
-    @Option(names = "--max-batch-tokens", defaultValue = "512",
-            description = "tokens per forward step: running decodes plus prefill chunks (default ${DEFAULT-VALUE})")
-    int maxBatchTokens;
-    @Option(names = "--kv-blocks", description = "KV budget in blocks (default: four full contexts, at most 4 x 32768 tokens)")
-    Integer kvBlocks;
-    @Option(names = "--block-size", defaultValue = "16", description = "tokens per KV block (default ${DEFAULT-VALUE})")
-    int blockSize;
-    @Option(names = "--max-queue", defaultValue = "256",
-            description = "requests waiting to start before new ones get 429 (default ${DEFAULT-VALUE})")
-    int maxQueue;
-    @Option(names = "--max-running", description = "sequences running at once (default: min(256, max batch tokens))")
-    Integer maxRunning;
-    @Option(names = "--max-body-bytes", defaultValue = "4194304", description = "largest request body (default ${DEFAULT-VALUE})")
-    long maxBodyBytes;
+    @Mixin
+    ServingOptions serving;
     @Mixin
     BackendOptions backendOptions;
 
     @Override
     public Integer call() throws Exception {
-        CountDownLatch stopped = new CountDownLatch(1);
-        Running running = start(System.out);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("herd serve: shutting down");
-            running.close();
-            stopped.countDown();
-        }, "herd-serve-shutdown"));
-        stopped.await();
+        ServingOptions.serveUntilShutdown("herd serve", start(System.out, System.getenv("HERD_API_KEY")));
         return 0;
     }
 
-    /** A started server: its address, and everything to release when it stops. */
-    static final class Running implements AutoCloseable {
-        final String baseUrl;
-        final String modelName;
-        private final Vertx vertx;
-        private final ApiServer api;
-        private final List<AutoCloseable> resources;
-
-        private Running(String baseUrl, String modelName, Vertx vertx, ApiServer api, List<AutoCloseable> resources) {
-            this.baseUrl = baseUrl;
-            this.modelName = modelName;
-            this.vertx = vertx;
-            this.api = api;
-            this.resources = resources;
-        }
-
-        @Override
-        public void close() {
-            try {
-                api.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-            } catch (Exception e) {
-                // going down anyway: report and keep releasing the rest
-                System.err.println("herd serve: closing the HTTP server: " + e);
-            }
-            for (AutoCloseable r : resources.reversed()) {
-                try {
-                    r.close();
-                } catch (Exception e) {
-                    System.err.println("herd serve: closing " + r + ": " + e);
-                }
-            }
-            vertx.close();
-        }
-    }
-
-    /** Listens, loads the model, and reports the URL once requests are served. */
-    Running start(PrintStream out) throws InterruptedException {
-        List<String> keys = new ArrayList<>(apiKeys);
-        String envKey = System.getenv("HERD_API_KEY");
-        if (envKey != null && !envKey.isBlank()) {
-            keys.add(envKey.trim());
-        }
-        ApiSettings apiSettings = new ApiSettings(host, port, keys, maxBodyBytes);
-        CollectorRegistry registry = new CollectorRegistry();
-        ServingMetrics metrics = new ServingMetrics(registry);
-        Vertx vertx = Vertx.vertx();
-        ApiServer api = new ApiServer(vertx, apiSettings, metrics, registry);
-        int bound;
-        try {
-            bound = api.start().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        } catch (ExecutionException | TimeoutException e) {
-            vertx.close();
-            throw new IllegalArgumentException("cannot listen on " + host + ":" + port + ": "
-                    + (e.getCause() != null ? e.getCause().getMessage() : e.getMessage()), e);
-        }
-        String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + bound;
-        out.println("herd serve: listening on " + base + " (loading " + model + "; /ready answers 503 until done)");
-
-        List<AutoCloseable> resources = new ArrayList<>();
-        String name = servedName != null ? servedName : defaultName(model);
-        Running running = new Running(base, name, vertx, api, resources);
-        try {
-            long start = System.nanoTime();
-            ModelBundle bundle = ModelBundle.open(model);
-            resources.add(bundle);
-            ModelConfig config = bundle.files().config();
-            ModelWeights weights = new ModelWeights(config, bundle.files().store(), bundle.files().format());
+    /** Listens, loads the model into this process, and reports the URL once requests are served. */
+    ServingOptions.Running start(PrintStream out, String envKey) throws InterruptedException {
+        return serving.start("herd serve", model, envKey, (bundle, settings, resources) -> {
+            ModelWeights weights = new ModelWeights(bundle.files().config(), bundle.files().store(),
+                    bundle.files().format());
             resources.add(weights);
             Backend backend = backendOptions.create(out);
             resources.add(backend);
-            Transformer transformer = new Transformer(weights, backend);
-            int context = config.maxPositions();
-            int blocks = kvBlocks != null ? kvBlocks
-                    : (int) Math.min(Integer.MAX_VALUE, (4L * Math.min(context, 32768) + blockSize - 1) / blockSize);
-            SchedulerSettings settings = new SchedulerSettings(maxBatchTokens, blocks, blockSize, maxQueue,
-                    maxRunning != null ? maxRunning : Math.min(256, maxBatchTokens),
-                    SchedulerSettings.DEFAULT_MAX_UNAVAILABLE);
-            Scheduler scheduler = new Scheduler(ModelRunner.local(transformer), bundle.tokenizer(),
-                    Scheduler.endOfSequenceIds(config, bundle.tokenizer()), settings, metrics);
-            resources.add(scheduler);
-            api.ready(new ServedModel(name, bundle.tokenizer(), bundle.chatTemplate(), context, scheduler,
-                    System.currentTimeMillis() / 1000));
-            long kvBytes = settings.kvTokens() * config.numLayers() * config.kvDim() * 2L * Float.BYTES;
-            out.printf("herd serve: %s loaded in %.1f s (%s, %d layers, context %d, backend %s); KV budget %d blocks"
-                            + " of %d tokens (%d tokens, up to %.1f MiB); %d tokens per step%n", name,
-                    (System.nanoTime() - start) / 1e9, config.arch(), config.numLayers(), context, backend.name(),
-                    blocks, blockSize, settings.kvTokens(), kvBytes / (1024.0 * 1024.0), maxBatchTokens);
-        } catch (RuntimeException e) {
-            // nothing half-started: the port and whatever was loaded are released before the error goes up
-            running.close();
-            throw e;
-        }
-        out.println("herd serve: ready at " + base + "/v1 (model '" + name + "'"
-                + (keys.isEmpty() ? "" : ", API key required") + ")");
-        out.flush();
-        return running;
-    }
-
-    /** The id clients send: the GGUF file name without its extension, or the directory's name. */
-    static String defaultName(Path model) {
-        String file = model.toAbsolutePath().normalize().getFileName().toString();
-        return file.endsWith(".gguf") ? file.substring(0, file.length() - 5) : file;
+            return new ServingOptions.Loaded(ModelRunner.local(new Transformer(weights, backend)),
+                    "backend " + backend.name());
+        }, out);
     }
 }

@@ -42,7 +42,7 @@ class ServeCommandTest {
         ServeCommand command = parse("--model", gguf.toString(), "--port", "0", "--backend", "reference",
                 "--threads", "1", "--api-key", "k1", "--kv-blocks", "64", "--max-batch-tokens", "32");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        try (ServeCommand.Running running = command.start(new PrintStream(log, true, StandardCharsets.UTF_8))) {
+        try (ServingOptions.Running running = command.start(new PrintStream(log, true, StandardCharsets.UTF_8), null)) {
             String out = log.toString(StandardCharsets.UTF_8);
             assertTrue(out.contains("ready at " + running.baseUrl + "/v1"), out);
             assertTrue(out.contains("KV budget 64 blocks of 16 tokens"), out);
@@ -65,13 +65,13 @@ class ServeCommandTest {
     void aMissingModelIsAClearErrorAndReleasesThePort() {
         ServeCommand command = parse("--model", dir.resolve("absent.gguf").toString(), "--port", "0");
         RuntimeException e = assertThrows(RuntimeException.class,
-                () -> command.start(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
+                () -> command.start(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), null));
         assertTrue(e.getMessage().contains("absent.gguf"), e.getMessage());
     }
 
     @Test
     void theDefaultModelNameIsTheFileOrDirectoryName() {
-        assertEquals("mixtral-8x7b-q8_0", ServeCommand.defaultName(Path.of("/models/mixtral-8x7b-q8_0.gguf")));
-        assertEquals("Qwen3-30B-A3B", ServeCommand.defaultName(Path.of("/models/Qwen3-30B-A3B/")));
+        assertEquals("mixtral-8x7b-q8_0", ServingOptions.defaultName(Path.of("/models/mixtral-8x7b-q8_0.gguf")));
+        assertEquals("Qwen3-30B-A3B", ServingOptions.defaultName(Path.of("/models/Qwen3-30B-A3B/")));
     }
 }

@@ -7,40 +7,41 @@ import dev.herd.coordinator.plan.PlanOptions;
 import dev.herd.coordinator.plan.Planner;
 import dev.herd.coordinator.plan.ShardPlan;
 import dev.herd.coordinator.plan.Stage;
-import dev.herd.proto.v1.ActivationFrame;
+import dev.herd.coordinator.scheduler.ModelRestartedException;
+import dev.herd.coordinator.scheduler.ModelRunner;
+import dev.herd.coordinator.scheduler.ModelSequence;
+import dev.herd.model.sampling.SampledToken;
+import dev.herd.model.sampling.SamplingParams;
 import dev.herd.proto.v1.AssignReply;
 import dev.herd.proto.v1.Hello;
 import dev.herd.proto.v1.NodeRole;
 import dev.herd.proto.v1.NodeState;
 import dev.herd.proto.v1.ReadyReply;
 import dev.herd.proto.v1.ReadyRequest;
+import dev.herd.proto.v1.ReleaseReply;
 import dev.herd.proto.v1.ReleaseRequest;
-import dev.herd.proto.v1.SamplingParams;
-import dev.herd.proto.v1.SequenceSampling;
 import dev.herd.proto.v1.ShardServiceGrpc;
-import dev.herd.proto.v1.StageInput;
-import dev.herd.proto.v1.StepResult;
 import dev.herd.shard.Assignments;
 import dev.herd.shard.NodeIdentity;
 import dev.herd.shard.PeerChannels;
 import dev.herd.shard.ShardAssignment;
 import dev.herd.shard.StageClient;
-import dev.herd.shard.StepFailedException;
 import dev.herd.shard.WireCounters;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
 
 import java.io.PrintStream;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
@@ -51,12 +52,14 @@ import java.util.stream.Collectors;
  * {@code Ready} reports the epoch loaded, and then drives generation through the first stage.
  *
  * <p>Planning runs on one thread of its own, on the newest view only: views that arrive while a plan is being
- * loaded are coalesced into one re-plan. While re-planning nothing is served; a request running when the epoch
- * changes fails with an {@link IllegalStateException} saying so (the caller may retry), since the nodes drop the
- * old epoch's KV caches when they switch.
+ * loaded are coalesced into one re-plan. While re-planning nothing is served. Requests run through
+ * {@link #runner()} (the scheduler's model): the nodes drop the old epoch's KV caches when they switch, so running
+ * sequences are recomputed on the new plan and produce the same tokens.
  */
 public final class ClusterEngine implements AutoCloseable {
     private static final String COORDINATOR = "coordinator";
+    /** Re-plans one {@link #generate} call sits through before giving up. */
+    private static final int MAX_RESTARTS = 8;
 
     /**
      * @param minNodes    do not make the first plan before this many nodes have joined (a cluster coming up
@@ -66,8 +69,11 @@ public final class ClusterEngine implements AutoCloseable {
      * @param options     planner options (KV context reserved per stage, replication, stage limit)
      * @param loadTimeout longest wait for every node to report an epoch loaded
      * @param stepTimeout longest wait for one pipeline step's result
+     * @param replanGrace  how long a step that failed because a node became unreachable waits for the cluster to
+     *                     notice the loss and re-plan (its sequences are then recomputed) before it fails
      */
-    public record Settings(int minNodes, PlanOptions options, Duration loadTimeout, Duration stepTimeout) {
+    public record Settings(int minNodes, PlanOptions options, Duration loadTimeout, Duration stepTimeout,
+                           Duration replanGrace) {
         public Settings {
             if (minNodes < 1) {
                 throw new IllegalArgumentException("at least one node is needed to plan, got " + minNodes);
@@ -75,12 +81,13 @@ public final class ClusterEngine implements AutoCloseable {
         }
 
         public static Settings of(int minNodes, PlanOptions options) {
-            return new Settings(minNodes, options, Duration.ofSeconds(60), Duration.ofSeconds(30));
+            return new Settings(minNodes, options, Duration.ofSeconds(60), Duration.ofSeconds(30),
+                    Duration.ofSeconds(30));
         }
     }
 
     /** A plan every node has loaded, and where its nodes listen. */
-    private record Serving(ShardPlan plan, Map<NodeId, ShardAssignment> parts, Map<NodeId, String> addresses) {
+    record Serving(ShardPlan plan, Map<NodeId, ShardAssignment> parts, Map<NodeId, String> addresses) {
     }
 
     private final ClusterModel model;
@@ -127,6 +134,55 @@ public final class ClusterEngine implements AutoCloseable {
     public ShardPlan plan() {
         Serving s = serving;
         return s == null ? null : s.plan();
+    }
+
+    /** The model as the scheduler runs it: steps through the served plan's pipeline. */
+    public ModelRunner runner() {
+        return new ClusterModelRunner(this);
+    }
+
+    /** The plan being served with its parts and addresses, or null. */
+    Serving serving() {
+        return serving;
+    }
+
+    ClusterModel model() {
+        return model;
+    }
+
+    Settings settings() {
+        return settings;
+    }
+
+    long nextSequenceId() {
+        return seqIds.incrementAndGet();
+    }
+
+    /** A stage stream to {@code node} of the plan {@code s}. */
+    StageClient openStage(Serving s, NodeId node) {
+        String address = s.addresses().get(node);
+        return StageClient.open(channels.channel(address), self.hello(s.plan().epoch(), NodeRole.NODE_ROLE_COORDINATOR),
+                node + " (" + address + ")", sent);
+    }
+
+    /** Waits up to {@code timeout} for the engine to stop serving {@code s}; true when it has. */
+    boolean awaitLeaving(Serving s, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (changed) {
+            while (serving == s) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    changed.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
+        }
     }
 
     /** What the engine is doing or why it serves nothing, for logs and errors. */
@@ -260,10 +316,11 @@ public final class ClusterEngine implements AutoCloseable {
     }
 
     /**
-     * Greedy generation of one sequence: the prompt in one step, then one token per step, exactly
-     * {@code maxTokens} tokens (no stop tokens in this version).
+     * Greedy generation of one sequence outside any scheduler: the prompt in one step, then one token per step,
+     * exactly {@code maxTokens} tokens (no stop tokens). A re-plan while it runs recomputes the sequence on the
+     * new plan, as the scheduler does.
      *
-     * @throws IllegalStateException when no plan is served, the epoch changed while generating, or a step failed
+     * @throws IllegalStateException when no plan is served (for longer than the re-plan grace) or a step failed
      */
     public int[] generate(int[] prompt, int maxTokens) {
         if (prompt.length == 0) {
@@ -272,80 +329,78 @@ public final class ClusterEngine implements AutoCloseable {
         if (maxTokens < 1) {
             throw new IllegalArgumentException("max tokens must be at least 1, got " + maxTokens);
         }
-        Serving s = serving;
-        if (s == null) {
+        if (serving == null) {
             throw new IllegalStateException("the cluster serves no plan: " + status);
         }
-        long epoch = s.plan().epoch();
-        Stage first = s.plan().stages().getFirst();
-        String address = s.addresses().get(first.node());
-        long seq = seqIds.incrementAndGet();
-        int[] out = new int[maxTokens];
-        int count = 0;
-        StageClient client = StageClient.open(channels.channel(address),
-                self.hello(epoch, NodeRole.NODE_ROLE_COORDINATOR), first.node() + " (" + address + ")", sent);
+        ClusterModelRunner runner = new ClusterModelRunner(this);
+        int[] known = Arrays.copyOf(prompt, prompt.length + maxTokens);
+        int length = prompt.length;
+        int restarts = 0;
+        ModelSequence seq = runner.open(SamplingParams.greedy(), 0, prompt, prompt.length);
         try {
-            long stepId = 0;
-            StageInput.Builder in = StageInput.newBuilder();
-            ActivationFrame.Builder f = frame(epoch, ++stepId, prompt.length);
-            for (int i = 0; i < prompt.length; i++) {
-                f.addSeqIds(seq).addPositions(i);
-                in.addTokenIds(prompt[i]);
+            while (length < known.length) {
+                int from = seq.computed();
+                try {
+                    SampledToken t = runner.step(List.of(new ModelRunner.Work(seq,
+                            Arrays.copyOfRange(known, from, length), true))).getFirst();
+                    known[length++] = t.id();
+                } catch (ModelRestartedException e) {
+                    if (++restarts > MAX_RESTARTS) {
+                        throw new IllegalStateException("the cluster re-planned " + restarts + " times while one"
+                                + " request ran: " + e.getMessage(), e);
+                    }
+                    log.println("herd cluster: " + e.getMessage() + "; recomputing the request's "
+                            + length + " tokens");
+                    if (!awaitServing()) {
+                        throw new IllegalStateException("the cluster serves no plan: " + status, e);
+                    }
+                    runner.release(seq);
+                    seq = runner.open(SamplingParams.greedy(), 0, Arrays.copyOf(known, length), prompt.length);
+                }
             }
-            in.setFrame(f).addSampleRows(prompt.length - 1).addSampling(SequenceSampling.newBuilder().setSeqId(seq)
-                    .setParams(SamplingParams.newBuilder().setTemperature(0f)));
-            out[count++] = step(client, in.build(), epoch, count);
-            while (count < maxTokens) {
-                ActivationFrame.Builder d = frame(epoch, ++stepId, 1).addSeqIds(seq)
-                        .addPositions(prompt.length + count - 1);
-                out[count] = step(client, StageInput.newBuilder().setFrame(d).addTokenIds(out[count - 1])
-                        .addSampleRows(0).build(), epoch, count);
-                count++;
-            }
-            return out;
+            return Arrays.copyOfRange(known, prompt.length, length);
         } finally {
-            client.close();
-            release(s, seq);
+            runner.release(seq);
         }
     }
 
-    private int step(StageClient client, StageInput input, long epoch, int done) {
+    /** Waits (up to the re-plan grace) until a plan is served again. */
+    private boolean awaitServing() {
         try {
-            StepResult r = client.step(input).get(settings.stepTimeout().toMillis(), TimeUnit.MILLISECONDS);
-            return r.getTokens(0).getTokenId();
-        } catch (ExecutionException e) {
-            Serving now = serving;
-            if (now == null || now.plan().epoch() != epoch) {
-                throw new IllegalStateException("the cluster left plan epoch " + epoch + " while generating ("
-                        + status + "); the request stopped after " + done + " token(s) and may be retried",
-                        e.getCause());
-            }
-            throw new IllegalStateException("generation failed after " + done + " token(s): "
-                    + e.getCause().getMessage(), e.getCause());
-        } catch (TimeoutException e) {
-            throw new IllegalStateException("step " + input.getFrame().getStepId() + " was not answered in "
-                    + settings.stepTimeout().toSeconds() + " s", e);
+            awaitServing(settings.replanGrace().plus(settings.loadTimeout()));
+            return true;
+        } catch (IllegalStateException e) {
+            return false;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while generating", e);
+            return false;
         }
     }
 
-    private static ActivationFrame.Builder frame(long epoch, long stepId, int rows) {
-        return ActivationFrame.newBuilder().setPlanEpoch(epoch).setStepId(stepId).setRows(rows).setCols(0);
-    }
-
-    /** Frees the sequence's KV caches on the stages; best effort, since a node that is gone holds nothing. */
-    private void release(Serving s, long seq) {
+    /** Frees sequences' KV caches and samplers on the stages of {@code s}; best effort and asynchronous. */
+    void release(Serving s, List<Long> seqs) {
         Hello hello = self.hello(s.plan().epoch(), NodeRole.NODE_ROLE_COORDINATOR);
+        ReleaseRequest request = ReleaseRequest.newBuilder().setHello(hello).addAllSeqIds(seqs).build();
         for (Stage st : s.plan().stages()) {
-            try {
-                stub(s.addresses().get(st.node()), Duration.ofSeconds(2))
-                        .releaseSequence(ReleaseRequest.newBuilder().setHello(hello).addSeqIds(seq).build());
-            } catch (StatusRuntimeException e) {
-                log.println("herd cluster: could not release sequence " + seq + " on " + st.node() + ": "
-                        + e.getStatus());
-            }
+            ShardServiceGrpc.newStub(channels.channel(s.addresses().get(st.node())))
+                    .withDeadlineAfter(2, TimeUnit.SECONDS)
+                    .releaseSequence(request, new StreamObserver<>() {
+                        @Override
+                        public void onNext(ReleaseReply reply) {
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            // a node that is gone holds nothing; one that is there keeps the caches until it
+                            // switches epochs, which is worth a line in the log
+                            log.println("herd cluster: could not release " + seqs.size() + " sequence(s) on "
+                                    + st.node() + ": " + Status.fromThrowable(t));
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                        }
+                    });
         }
     }
 

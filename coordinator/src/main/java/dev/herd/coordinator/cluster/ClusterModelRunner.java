@@ -1,0 +1,226 @@
+package dev.herd.coordinator.cluster;
+
+import dev.herd.coordinator.plan.Stage;
+import dev.herd.coordinator.scheduler.ModelRestartedException;
+import dev.herd.coordinator.scheduler.ModelRunner;
+import dev.herd.coordinator.scheduler.ModelSequence;
+import dev.herd.model.sampling.SampledToken;
+import dev.herd.model.sampling.SamplingParams;
+import dev.herd.proto.v1.ActivationFrame;
+import dev.herd.proto.v1.FailureReason;
+import dev.herd.proto.v1.StageInput;
+import dev.herd.proto.v1.StepResult;
+import dev.herd.shard.SamplingCodec;
+import dev.herd.shard.StageClient;
+import dev.herd.shard.StepFailedException;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The model as a pipeline of shard nodes: each step goes to the first stage as one frame (every item's rows, the
+ * rows to sample, and the sampling state of sequences that join), flows through the stages, and the last stage
+ * samples, so only token ids come back. KV caches and samplers live on the stages, keyed by sequence id.
+ *
+ * <p>A sequence's caches belong to the plan epoch it started in. When the engine serves a new epoch (a node joined
+ * or left), those caches are gone: the next step throws {@link ModelRestartedException} and the scheduler
+ * recomputes its sequences on the new plan. A step that fails because a node became unreachable waits (bounded)
+ * for the engine to notice and re-plan, and is then reported the same way, so a lost node costs the running
+ * requests a recomputation, not their answers.
+ *
+ * <p>Used from one thread (the scheduler's).
+ */
+final class ClusterModelRunner implements ModelRunner {
+    private final ClusterEngine engine;
+    private final int vocab;
+    private final int context;
+    /** The plan the stream below talks to. */
+    private ClusterEngine.Serving bound;
+    private StageClient client;
+    private long stepIds;
+
+    ClusterModelRunner(ClusterEngine engine) {
+        this.engine = engine;
+        this.vocab = engine.model().config().vocabSize();
+        this.context = engine.model().config().maxPositions();
+    }
+
+    /** A sequence's identity on the stages and what it joins with. */
+    private static final class Remote implements ModelSequence {
+        final long id;
+        final SamplingParams params;
+        final long seed;
+        final int[] history;
+        final int promptLength;
+        /** The epoch whose stages hold its caches; -1 before its first step. */
+        long epoch = -1;
+        int computed;
+
+        Remote(long id, SamplingParams params, long seed, int[] history, int promptLength) {
+            this.id = id;
+            this.params = params;
+            this.seed = seed;
+            this.history = history;
+            this.promptLength = promptLength;
+        }
+
+        @Override
+        public int computed() {
+            return computed;
+        }
+    }
+
+    @Override
+    public ModelSequence open(SamplingParams params, long seed, int[] history, int promptLength) {
+        return new Remote(engine.nextSequenceId(), params, seed, history.clone(), promptLength);
+    }
+
+    @Override
+    public List<SampledToken> step(List<Work> items) {
+        ClusterEngine.Serving s = engine.serving();
+        if (s == null) {
+            throw new ModelRestartedException("the cluster serves no plan: " + engine.status(), null);
+        }
+        long epoch = s.plan().epoch();
+        for (Work w : items) {
+            Remote r = (Remote) w.sequence();
+            if (r.computed > 0 && r.epoch != epoch) {
+                throw new ModelRestartedException("the cluster moved from plan epoch " + r.epoch + " to " + epoch, null);
+            }
+        }
+        StageInput input = input(items, epoch);
+        for (Work w : items) {
+            ((Remote) w.sequence()).epoch = epoch; // from now on its stages may hold state to release
+        }
+        StepResult result = send(s, input);
+        List<SampledToken> out = new ArrayList<>(result.getTokensCount());
+        int next = 0;
+        for (Work w : items) {
+            Remote r = (Remote) w.sequence();
+            r.computed += w.tokens().length;
+            if (w.sample()) {
+                var t = result.getTokens(next++);
+                if (t.getSeqId() != r.id || t.getPosition() != r.computed) {
+                    throw new IllegalStateException("step " + input.getFrame().getStepId() + " answered sequence "
+                            + t.getSeqId() + " position " + t.getPosition() + " where sequence " + r.id
+                            + " position " + r.computed + " was asked");
+                }
+                out.add(SamplingCodec.fromProto(t, r.params.logprobs()));
+            }
+        }
+        return out;
+    }
+
+    /** One frame with every item's rows; sequences starting in it bring their sampling state. */
+    private StageInput input(List<Work> items, long epoch) {
+        StageInput.Builder in = StageInput.newBuilder();
+        ActivationFrame.Builder f = ActivationFrame.newBuilder().setPlanEpoch(epoch).setStepId(++stepIds).setCols(0);
+        int rows = 0;
+        for (Work w : items) {
+            Remote r = (Remote) w.sequence();
+            for (int i = 0; i < w.tokens().length; i++) {
+                f.addSeqIds(r.id).addPositions(r.computed + i);
+                in.addTokenIds(w.tokens()[i]);
+            }
+            rows += w.tokens().length;
+            if (w.sample()) {
+                in.addSampleRows(rows - 1);
+            }
+            if (r.computed == 0) {
+                in.addSampling(SamplingCodec.toProto(r.id, r.params, r.seed, r.history, r.promptLength));
+            }
+        }
+        return in.setFrame(f.setRows(rows)).build();
+    }
+
+    private StepResult send(ClusterEngine.Serving s, StageInput input) {
+        StageClient c = client(s);
+        try {
+            StepResult r = c.step(input).get(engine.settings().stepTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            if (r.getTokensCount() != input.getSampleRowsCount()) {
+                throw new IllegalStateException("step " + input.getFrame().getStepId() + " sampled "
+                        + r.getTokensCount() + " rows of " + input.getSampleRowsCount());
+            }
+            return r;
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof StepFailedException f && !nodeLost(f.failure().getReason())) {
+                throw new IllegalStateException("the cluster could not run the step: " + f.getMessage(), f);
+            }
+            throw lost(s, "step " + input.getFrame().getStepId() + " failed: " + cause.getMessage(), cause);
+        } catch (TimeoutException e) {
+            throw lost(s, "step " + input.getFrame().getStepId() + " was not answered in "
+                    + engine.settings().stepTimeout().toSeconds() + " s", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the cluster ran a step", e);
+        }
+    }
+
+    /** Failures that a node leaving (or restarting) explains, and that a new plan can cure. */
+    private static boolean nodeLost(FailureReason reason) {
+        return reason == FailureReason.FAILURE_REASON_PEER_UNAVAILABLE
+                || reason == FailureReason.FAILURE_REASON_PLAN_EPOCH_MISMATCH
+                || reason == FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE;
+    }
+
+    /**
+     * A step failed the way a lost node makes it fail: waits (bounded) for the engine to stop serving the plan it
+     * ran under; if it does, the caches are gone and the scheduler recomputes, else the step's failure stands.
+     */
+    private RuntimeException lost(ClusterEngine.Serving s, String what, Throwable cause) {
+        closeClient();
+        if (engine.awaitLeaving(s, engine.settings().replanGrace())) {
+            return new ModelRestartedException(what + "; the cluster is re-planning (" + engine.status() + ")", cause);
+        }
+        return new IllegalStateException(what + " (the cluster still serves plan epoch " + s.plan().epoch() + ")",
+                cause);
+    }
+
+    private StageClient client(ClusterEngine.Serving s) {
+        if (client != null && (bound != s || client.isBroken())) {
+            closeClient();
+        }
+        if (client == null) {
+            Stage first = s.plan().stages().getFirst();
+            client = engine.openStage(s, first.node());
+            bound = s;
+        }
+        return client;
+    }
+
+    private void closeClient() {
+        if (client != null) {
+            client.close();
+            client = null;
+            bound = null;
+        }
+    }
+
+    @Override
+    public void release(ModelSequence sequence) {
+        Remote r = (Remote) sequence;
+        ClusterEngine.Serving s = engine.serving();
+        if (r.epoch >= 0 && s != null && s.plan().epoch() == r.epoch) {
+            engine.release(s, List.of(r.id));
+        }
+    }
+
+    @Override
+    public int vocabSize() {
+        return vocab;
+    }
+
+    @Override
+    public int contextLength() {
+        return context;
+    }
+
+    @Override
+    public String unavailable() {
+        return engine.serving() == null ? engine.status() : null;
+    }
+}
