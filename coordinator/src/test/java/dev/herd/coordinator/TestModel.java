@@ -29,8 +29,11 @@ public final class TestModel implements AutoCloseable {
     public final ReferenceBackend backend;
     public final Transformer transformer;
     public final Set<Integer> eos;
+    /** The model file. */
+    public final Path file;
 
     private TestModel(Path file) {
+        this.file = file;
         bundle = ModelBundle.open(file);
         weights = new ModelWeights(bundle.files().config(), bundle.files().store(), bundle.files().format());
         backend = new ReferenceBackend(1);
