@@ -2,6 +2,8 @@ package dev.herd.coordinator.api;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.herd.coordinator.TestModel;
+import dev.herd.coordinator.cluster.InProcessCluster;
+import dev.herd.coordinator.scheduler.ModelRunner;
 import dev.herd.coordinator.scheduler.SchedulerSettings;
 import dev.herd.model.chat.ChatMessage;
 import io.vertx.core.Vertx;
@@ -25,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * End to end with the official OpenAI SDK for Node ({@code openai}, pinned in src/test/node/package.json): the
- * server runs in this JVM on a free loopback port, the SDK script runs chats and completions (streamed and not)
+ * server runs in this JVM on a free loopback port (its model in this process, or split over a cluster of three
+ * shard nodes that sample on the last stage), the SDK script runs chats and completions (streamed and not)
  * against it and compares content, usage and finish reasons with a greedy decoding computed here without the
  * server. The SDK is installed once into target/openai-sdk; the test skips, saying why, where node or npm is absent.
  */
@@ -40,32 +43,51 @@ class OpenAiSdkTest {
 
     @Test
     void theOfficialSdkTalksToTheServer() throws Exception {
+        assumeNodeAndInstallSdk();
+        try (TestModel model = TestModel.create(dir)) {
+            runScript(model, ModelRunner.local(model.transformer));
+        }
+    }
+
+    @Test
+    void theOfficialSdkTalksToAServerOnAClusterOfShardNodes() throws Exception {
+        assumeNodeAndInstallSdk();
+        try (TestModel model = TestModel.create(dir);
+             InProcessCluster cluster = InProcessCluster.start(model.file, 3, 512 * 16)) {
+            assertTrue(cluster.engine.plan().stages().size() > 1, "the model is split over stages");
+            runScript(model, cluster.engine.runner());
+        }
+    }
+
+    private static void assumeNodeAndInstallSdk() throws IOException, InterruptedException {
         Assumptions.assumeTrue(runs("node", "--version"), "node is not installed: the OpenAI SDK test needs Node 20+");
         Assumptions.assumeTrue(runs("npm", "--version"), "npm is not installed: the OpenAI SDK test needs it to install the SDK");
         installSdk();
-        try (TestModel model = TestModel.create(dir)) {
-            Vertx vertx = Vertx.vertx();
-            ApiSettings settings = new ApiSettings("127.0.0.1", 0, List.of(KEY), ApiSettings.DEFAULT_MAX_BODY_BYTES);
-            try (TestServer server = new TestServer(vertx, model, settings, SchedulerSettings.of(64, 512), true)) {
-                String expect = new ObjectMapper().writeValueAsString(expectations(model));
-                ProcessBuilder pb = new ProcessBuilder("node", "openai-e2e.mjs").directory(WORK.toFile())
-                        .redirectErrorStream(true).redirectOutput(WORK.resolve("e2e.log").toFile());
-                pb.environment().put("HERD_BASE_URL", server.url("/v1"));
-                pb.environment().put("HERD_API_KEY", KEY);
-                pb.environment().put("HERD_MODEL", TestServer.MODEL);
-                pb.environment().put("HERD_EXPECT", expect);
-                Process p = pb.start();
-                boolean done = p.waitFor(120, TimeUnit.SECONDS);
-                if (!done) {
-                    p.destroyForcibly();
-                }
-                String log = Files.readString(WORK.resolve("e2e.log"));
-                assertTrue(done, "the SDK script did not finish in time:\n" + log);
-                assertEquals(0, p.exitValue(), "the SDK script failed:\n" + log);
-                assertTrue(log.contains("openai-sdk e2e ok"), log);
-            } finally {
-                vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    /** The SDK script against a server whose scheduler runs {@code runner}; its expectations come from here. */
+    private static void runScript(TestModel model, ModelRunner runner) throws Exception {
+        Vertx vertx = Vertx.vertx();
+        ApiSettings settings = new ApiSettings("127.0.0.1", 0, List.of(KEY), ApiSettings.DEFAULT_MAX_BODY_BYTES);
+        try (TestServer server = new TestServer(vertx, model, runner, settings, SchedulerSettings.of(64, 512), true)) {
+            String expect = new ObjectMapper().writeValueAsString(expectations(model));
+            ProcessBuilder pb = new ProcessBuilder("node", "openai-e2e.mjs").directory(WORK.toFile())
+                    .redirectErrorStream(true).redirectOutput(WORK.resolve("e2e.log").toFile());
+            pb.environment().put("HERD_BASE_URL", server.url("/v1"));
+            pb.environment().put("HERD_API_KEY", KEY);
+            pb.environment().put("HERD_MODEL", TestServer.MODEL);
+            pb.environment().put("HERD_EXPECT", expect);
+            Process p = pb.start();
+            boolean done = p.waitFor(120, TimeUnit.SECONDS);
+            if (!done) {
+                p.destroyForcibly();
             }
+            String log = Files.readString(WORK.resolve("e2e.log"));
+            assertTrue(done, "the SDK script did not finish in time:\n" + log);
+            assertEquals(0, p.exitValue(), "the SDK script failed:\n" + log);
+            assertTrue(log.contains("openai-sdk e2e ok"), log);
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }
     }
 

@@ -22,8 +22,13 @@ final class TestServer implements AutoCloseable {
 
     TestServer(Vertx vertx, TestModel model, ApiSettings settings, SchedulerSettings schedulerSettings,
                boolean ready) throws Exception {
-        scheduler = new Scheduler(ModelRunner.local(model.transformer), model.tokenizer(), model.eos,
-                schedulerSettings, metrics);
+        this(vertx, model, ModelRunner.local(model.transformer), settings, schedulerSettings, ready);
+    }
+
+    /** A server whose scheduler runs {@code runner} (this process's model, or a cluster's). */
+    TestServer(Vertx vertx, TestModel model, ModelRunner runner, ApiSettings settings,
+               SchedulerSettings schedulerSettings, boolean ready) throws Exception {
+        scheduler = new Scheduler(runner, model.tokenizer(), model.eos, schedulerSettings, metrics);
         api = new ApiServer(vertx, settings, metrics, registry);
         port = api.start().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         if (ready) {
