@@ -14,6 +14,7 @@ public final class ServingMetrics {
     private final Counter promptTokens;
     private final Counter generatedTokens;
     private final Counter preemptions;
+    private final Counter cachedPromptTokens;
     private final Histogram timeToFirstToken;
     private final Gauge queueDepth;
     private final Gauge runningSequences;
@@ -31,6 +32,8 @@ public final class ServingMetrics {
         timeToFirstToken = Histogram.build("herd_time_to_first_token_seconds",
                         "From accepting a request to its first generated token")
                 .buckets(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60).register(registry);
+        cachedPromptTokens = Counter.build("herd_cached_prompt_tokens_total",
+                "Prompt positions copied from a cached prefix instead of computed").register(registry);
         queueDepth = Gauge.build("herd_queue_depth", "Accepted requests waiting to start").register(registry);
         runningSequences = Gauge.build("herd_running_sequences", "Sequences holding KV blocks").register(registry);
         kvBlocks = Gauge.build("herd_kv_blocks", "KV cache blocks by state").labelNames("state").register(registry);
@@ -49,6 +52,10 @@ public final class ServingMetrics {
         generatedTokens.inc(n);
     }
 
+    public void cachedPromptTokens(int n) {
+        cachedPromptTokens.inc(n);
+    }
+
     public void preemption() {
         preemptions.inc();
     }
@@ -62,10 +69,11 @@ public final class ServingMetrics {
     }
 
     /** The scheduler's state after a step. */
-    public void schedulerState(int queued, int running, int kvUsed, int kvFree) {
+    public void schedulerState(int queued, int running, int kvUsed, int kvCached, int kvFree) {
         queueDepth.set(queued);
         runningSequences.set(running);
         kvBlocks.labels("used").set(kvUsed);
+        kvBlocks.labels("cached").set(kvCached);
         kvBlocks.labels("free").set(kvFree);
     }
 }

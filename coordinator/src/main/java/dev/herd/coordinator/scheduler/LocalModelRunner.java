@@ -32,6 +32,18 @@ final class LocalModelRunner implements ModelRunner {
     }
 
     @Override
+    public boolean copiesPrefixes() {
+        return true;
+    }
+
+    @Override
+    public ModelSequence openFrom(ModelSequence prefix, int positions, SamplingParams params, long seed,
+                                  int[] history, int promptLength) {
+        return new Local(KvCache.copyOf(((Local) prefix).cache(), positions),
+                Sampler.resume(params, vocabSize(), history, promptLength, seed));
+    }
+
+    @Override
     public List<SampledToken> step(List<Work> items) {
         List<Segment> segments = new ArrayList<>(items.size());
         for (Work w : items) {

@@ -27,6 +27,17 @@ public interface ModelRunner {
     ModelSequence open(SamplingParams params, long seed, int[] history, int promptLength);
 
     /**
+     * Opens a sequence like {@link #open}, starting from a copy of the first {@code positions} positions of
+     * {@code prefix} (an open sequence whose tokens begin the same way), so those need not be recomputed. A
+     * runner that cannot copy caches opens the sequence with nothing computed; the caller reads
+     * {@link ModelSequence#computed()} either way.
+     */
+    default ModelSequence openFrom(ModelSequence prefix, int positions, SamplingParams params, long seed,
+                                   int[] history, int promptLength) {
+        return open(params, seed, history, promptLength);
+    }
+
+    /**
      * Runs every item (the next tokens of its own sequence: a prefill chunk or one decode token) in one pass and
      * returns, in item order, the token sampled after each item whose {@code sample} flag is set.
      *
@@ -37,6 +48,11 @@ public interface ModelRunner {
 
     /** Frees a sequence's state; it is not used again. */
     void release(ModelSequence sequence);
+
+    /** Whether {@link #openFrom} copies caches (else it opens sequences with nothing computed). */
+    default boolean copiesPrefixes() {
+        return false;
+    }
 
     /** Logits per position. */
     int vocabSize();

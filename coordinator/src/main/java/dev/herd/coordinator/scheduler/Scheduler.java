@@ -3,6 +3,7 @@ package dev.herd.coordinator.scheduler;
 import dev.herd.coordinator.metrics.ServingMetrics;
 import dev.herd.model.sampling.InvalidSamplingParameterException;
 import dev.herd.model.sampling.SampledToken;
+import dev.herd.model.sampling.SamplingParams;
 import dev.herd.model.config.ModelConfig;
 import dev.herd.model.tokenizer.Tokenizer;
 
@@ -42,6 +43,8 @@ import java.util.function.Consumer;
  */
 public final class Scheduler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(Scheduler.class.getName());
+    /** Finished sequences whose caches are kept for later prompts that start the same way, at most. */
+    private static final int MAX_RETAINED = 64;
     /** How often a scheduler whose model cannot run steps looks again. */
     private static final long UNAVAILABLE_POLL_MILLIS = 50;
 
@@ -51,6 +54,9 @@ public final class Scheduler implements AutoCloseable {
     private final ServingMetrics metrics;
     private final Set<Integer> endOfSequence;
     private final KvBlockPool pool;
+    private final PrefixIndex prefixes;
+    /** Finished sequences kept for their caches, least recently used first; their blocks count as used. */
+    private final ArrayDeque<Sequence> retained = new ArrayDeque<>();
     private final ConcurrentLinkedQueue<ActiveRequest> incoming = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queuedRequests = new AtomicInteger();
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
@@ -66,6 +72,8 @@ public final class Scheduler implements AutoCloseable {
     private volatile SchedulerStats stats;
     private long preemptions;
     private long steps;
+    /** Prompt positions copied from cached prefixes instead of computed. */
+    private long cachedTokens;
     /** When the model last became unable to run steps, or -1 while it can. */
     private long unavailableSince = -1;
 
@@ -84,6 +92,7 @@ public final class Scheduler implements AutoCloseable {
         this.metrics = metrics;
         this.endOfSequence = Set.copyOf(endOfSequence);
         this.pool = new KvBlockPool(settings.kvBlocks(), settings.blockSize());
+        this.prefixes = new PrefixIndex(settings.blockSize());
         publish();
         this.thread = Thread.ofPlatform().name("herd-scheduler").daemon(true).unstarted(this::loop);
         thread.start();
@@ -335,6 +344,8 @@ public final class Scheduler implements AutoCloseable {
 
     private void release(Sequence s) {
         if (s.model != null) {
+            prefixes.unregister(s);
+            retained.remove(s);
             model.release(s.model);
             pool.give(s.blocks);
             s.blocks = 0;
@@ -394,12 +405,12 @@ public final class Scheduler implements AutoCloseable {
                 finish(s, FinishReason.LENGTH, flushText(s));
                 continue;
             }
-            if (!pool.tryTake(need)) {
+            if (!takeBlocks(need)) {
                 break;
             }
             waiting.pollFirst();
             s.blocks = need;
-            s.model = model.open(s.request.request.sampling(), s.seed, s.history(), s.promptLength);
+            open(s);
             running.add(s);
             if (s.request.queued) {
                 s.request.queued = false;
@@ -426,6 +437,9 @@ public final class Scheduler implements AutoCloseable {
             for (Sequence s : List.copyOf(running).reversed()) {
                 preempt(s); // newest first to the front: the queue keeps their admission order
             }
+            while (!retained.isEmpty()) {
+                release(retained.peekFirst()); // their caches went with the model's state
+            }
             return;
         } catch (RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "a forward step failed; its requests fail", e);
@@ -439,6 +453,13 @@ public final class Scheduler implements AutoCloseable {
             return;
         }
         steps++;
+        if (model.copiesPrefixes()) {
+            for (Sequence s : batch) {
+                if (s.model != null) {
+                    prefixes.register(s);
+                }
+            }
+        }
         int next = 0;
         for (int i = 0; i < batch.size(); i++) {
             if (!segments.get(i).sample()) {
@@ -459,13 +480,60 @@ public final class Scheduler implements AutoCloseable {
         return new ModelRunner.Work(s.model, s.nextChunk(n), s.pending() == n);
     }
 
+    /**
+     * Gives up a finished sequence: its cache is kept for later prompts that start the same way when the model
+     * can copy prefixes and the sequence computed at least one full block, else freed at once.
+     */
+    private void retire(Sequence s) {
+        if (s.model == null || s.indexedBlocks == 0 || !model.copiesPrefixes()) {
+            release(s);
+            return;
+        }
+        running.remove(s);
+        retained.addLast(s);
+        if (retained.size() > MAX_RETAINED) {
+            release(retained.peekFirst());
+        }
+    }
+
+    /** Takes {@code need} blocks, freeing kept caches (least recently used first) while that helps. */
+    private boolean takeBlocks(int need) {
+        while (!pool.tryTake(need)) {
+            if (retained.isEmpty()) {
+                return false;
+            }
+            release(retained.peekFirst());
+        }
+        return true;
+    }
+
+    /**
+     * Opens {@code s} in the model, from a copy of the longest cached prefix of its tokens when another sequence
+     * (running, or finished and kept) holds one; at least its last token is always computed, for its logits.
+     */
+    private void open(Sequence s) {
+        int[] history = s.history();
+        SamplingParams params = s.request.request.sampling();
+        PrefixIndex.Hit hit = model.copiesPrefixes() ? prefixes.longest(history, history.length - 1, s) : null;
+        if (hit == null) {
+            s.model = model.open(params, s.seed, history, s.promptLength);
+            return;
+        }
+        s.model = model.openFrom(hit.source().model, hit.positions(), params, s.seed, history, s.promptLength);
+        if (retained.remove(hit.source())) {
+            retained.addLast(hit.source()); // recently used
+        }
+        cachedTokens += s.computed();
+        metrics.cachedPromptTokens(s.computed());
+    }
+
     /** Takes blocks so that {@code s} holds {@code tokens} positions; false when not enough are free. */
     private boolean grow(Sequence s, int tokens) {
         int need = pool.blocksFor(tokens) - s.blocks;
         if (need <= 0) {
             return true;
         }
-        if (!pool.tryTake(need)) {
+        if (!takeBlocks(need)) {
             return false;
         }
         s.blocks += need;
@@ -517,7 +585,7 @@ public final class Scheduler implements AutoCloseable {
 
     private void finish(Sequence s, FinishReason reason, String lastText) {
         ActiveRequest r = s.request;
-        release(s);
+        retire(s);
         s.finished = true;
         if (!lastText.isEmpty()) {
             // text released at the end without a token of its own (held-back text when the KV budget ends it)
@@ -554,6 +622,9 @@ public final class Scheduler implements AutoCloseable {
     private void failAll(String message) {
         drainIncoming();
         failOpen(message);
+        while (!retained.isEmpty()) {
+            release(retained.peekFirst());
+        }
         publish();
     }
 
@@ -573,7 +644,12 @@ public final class Scheduler implements AutoCloseable {
 
     private void publish() {
         int queued = queuedRequests.get();
-        stats = new SchedulerStats(queued, running.size(), waiting.size(), pool.used(), pool.free(), preemptions, steps);
-        metrics.schedulerState(queued, running.size(), pool.used(), pool.free());
+        int cached = 0;
+        for (Sequence s : retained) {
+            cached += s.blocks;
+        }
+        stats = new SchedulerStats(queued, running.size(), waiting.size(), pool.used() - cached, cached, pool.free(),
+                preemptions, steps, cachedTokens);
+        metrics.schedulerState(queued, running.size(), pool.used() - cached, cached, pool.free());
     }
 }

@@ -23,6 +23,9 @@ final class Sequence {
     ModelSequence model;
     int blocks;
     boolean finished;
+    /** Full blocks of computed tokens the prefix index knows of, and their chained hashes. */
+    int indexedBlocks;
+    long[] blockHashes = new long[4];
 
     Sequence(ActiveRequest request, int choice, int[] prompt, long seed, StreamingDecoder decoder,
              StopMatcher stops) {

@@ -82,7 +82,7 @@ class SchedulerTest {
                 assertEquals(model.tokenizer().decode(reference, true), sinks.get(i).text(0), "request " + i);
             }
             SchedulerStats stats = awaitStats(scheduler, SchedulerStats::idle);
-            assertEquals(1024, stats.kvBlocksFree());
+            assertEquals(1024, stats.kvBlocksFree() + stats.kvBlocksCached(), "every block free or cached: " + stats);
             assertTrue(stats.steps() < 32 * 16, "requests shared steps: " + stats.steps());
         }
     }
@@ -111,7 +111,7 @@ class SchedulerTest {
             sampledSink.await();
             SchedulerStats stats = awaitStats(scheduler, SchedulerStats::idle);
             assertTrue(stats.preemptions() > 0, "the budget forced preemptions: " + stats);
-            assertEquals(12, stats.kvBlocksFree());
+            assertEquals(12, stats.kvBlocksFree() + stats.kvBlocksCached(), "every block free or cached: " + stats);
 
             try (Scheduler roomy = model.scheduler(SchedulerSettings.of(64, 1024))) {
                 CollectingSink alone = new CollectingSink(1);
@@ -120,6 +120,54 @@ class SchedulerTest {
                 assertArrayEquals(alone.ids(0), sampledSink.ids(0), "seeded sampling across preemption");
                 assertEquals(0, roomy.stats().preemptions());
             }
+        }
+    }
+
+    @Test
+    void aPromptStartingLikeAnEarlierOneCopiesItsCachedPrefixAndGivesTheSameTokens() throws Exception {
+        String system = "You are the Herd test model. Experts route tokens, the herd serves large models, and"
+                + " continuous batching keeps every core busy while long prompts are prefilled in chunks.";
+        int[] first = model.tokenizer().encode(system + " Tell me about foxes.", false);
+        int[] second = model.tokenizer().encode(system + " Why is the sky blue?", false);
+        int shared = 0;
+        while (first[shared] == second[shared]) {
+            shared++;
+        }
+        int blockSize = 8;
+        assertTrue(shared >= 3 * blockSize, "a shared prefix of several blocks: " + shared);
+        try (Scheduler scheduler = model.scheduler(SchedulerSettings.of(64, 256).withBlockSize(blockSize))) {
+            CollectingSink a = new CollectingSink(1);
+            submitAndAwait(scheduler, greedy("a", first, 6), a);
+            SchedulerStats afterA = awaitStats(scheduler, SchedulerStats::idle);
+            assertEquals(0, afterA.cachedTokens(), "nothing to copy from yet");
+            assertTrue(afterA.kvBlocksCached() > 0, "the finished sequence is kept: " + afterA);
+
+            CollectingSink b = new CollectingSink(1);
+            submitAndAwait(scheduler, greedy("b", second, 6), b);
+            assertArrayEquals(model.greedy(second, 6), b.ids(0), "tokens after a copied prefix");
+            long copied = awaitStats(scheduler, SchedulerStats::idle).cachedTokens();
+            assertEquals(shared / blockSize * blockSize, copied, "every full block of the shared prefix is copied");
+
+            // a sampled request from the cache draws what it draws computed from scratch
+            SamplingParams sampled = SamplingParams.sampled(1.0, 11);
+            CollectingSink c = new CollectingSink(1);
+            submitAndAwait(scheduler, new GenerationRequest("c", first, sampled, 8, List.of(), 1), c);
+            assertTrue(awaitStats(scheduler, SchedulerStats::idle).cachedTokens() > copied, "the third request copied too");
+            try (Scheduler fresh = model.scheduler(SchedulerSettings.of(64, 256).withBlockSize(blockSize))) {
+                CollectingSink alone = new CollectingSink(1);
+                submitAndAwait(fresh, new GenerationRequest("c", first, sampled, 8, List.of(), 1), alone);
+                assertArrayEquals(alone.ids(0), c.ids(0));
+            }
+        }
+        // a budget that holds one request at a time: the next one takes the kept cache's blocks back
+        try (Scheduler tight = model.scheduler(SchedulerSettings.of(64, 15).withBlockSize(blockSize))) {
+            for (int[] p : List.of(first, second, first)) {
+                CollectingSink sink = new CollectingSink(1);
+                submitAndAwait(tight, greedy("t", p, 6), sink);
+                assertArrayEquals(model.greedy(p, 6), sink.ids(0));
+            }
+            SchedulerStats stats = awaitStats(tight, SchedulerStats::idle);
+            assertEquals(15, stats.kvBlocksFree() + stats.kvBlocksCached(), stats.toString());
         }
     }
 

@@ -15,9 +15,36 @@ public final class KvCache {
     private int length;
 
     public KvCache(ModelConfig config) {
-        this.kvDim = config.kvDim();
-        this.keys = new float[config.numLayers()][];
-        this.values = new float[config.numLayers()][];
+        this(config.kvDim(), config.numLayers());
+    }
+
+    /**
+     * A cache holding a copy of {@code source}'s first {@code positions} positions: a sequence that starts with
+     * the same tokens (a shared system prompt) continues from there instead of recomputing them. Keys and values
+     * at a position depend only on the tokens up to it, so the copy is exactly what recomputing would write.
+     */
+    public static KvCache copyOf(KvCache source, int positions) {
+        if (positions < 0 || positions > source.length) {
+            throw new IllegalArgumentException("cannot copy " + positions + " positions of a cache of " + source.length);
+        }
+        KvCache c = new KvCache(source.kvDim, source.keys.length);
+        int floats = positions * source.kvDim;
+        for (int l = 0; l < source.keys.length; l++) {
+            if (source.keys[l] != null && positions > 0) {
+                c.keys[l] = c.ensure(null, positions);
+                c.values[l] = c.ensure(null, positions);
+                System.arraycopy(source.keys[l], 0, c.keys[l], 0, floats);
+                System.arraycopy(source.values[l], 0, c.values[l], 0, floats);
+            }
+        }
+        c.length = positions;
+        return c;
+    }
+
+    private KvCache(int kvDim, int layers) {
+        this.kvDim = kvDim;
+        this.keys = new float[layers][];
+        this.values = new float[layers][];
     }
 
     /** Positions filled so far: the next token goes at this position. */
