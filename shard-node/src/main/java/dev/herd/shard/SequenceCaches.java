@@ -36,6 +36,23 @@ final class SequenceCaches {
         return cache;
     }
 
+    /**
+     * Starts {@code seqId} as a copy of the first {@code positions} positions of {@code sourceId}'s cache (the
+     * layers this stage holds).
+     */
+    void fork(long seqId, long sourceId, int positions) {
+        KvCache source = caches.get(sourceId);
+        if (source == null || source.length() < positions) {
+            throw new FrameRejected(FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE, "sequence " + seqId
+                    + " would copy " + positions + " positions of sequence " + sourceId + ", which holds "
+                    + (source == null ? "nothing" : source.length() + " positions") + " here");
+        }
+        if (caches.containsKey(seqId)) {
+            throw FrameRejected.badFrame("sequence " + seqId + " already has a KV cache here; a fork starts a new one");
+        }
+        caches.put(seqId, KvCache.copyOf(source, positions));
+    }
+
     /** What {@link #extend} would refuse, without changing anything. */
     void check(long seqId, int position) {
         KvCache cache = caches.get(seqId);

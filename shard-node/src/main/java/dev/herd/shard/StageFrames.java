@@ -82,8 +82,14 @@ public final class StageFrames {
         for (SequenceSampling s : input.getSamplingList()) {
             params.add(SamplingCodec.fromProto(s));
         }
+        for (var fork : input.getForksList()) {
+            if (fork.getPositions() < 0 || fork.getSeqId() == fork.getSourceSeqId()) {
+                throw FrameRejected.badFrame(what + " forks sequence " + fork.getSeqId() + " from "
+                        + fork.getSourceSeqId() + " at " + Integer.toUnsignedString(fork.getPositions()));
+            }
+        }
         return new StageStep(f.getPlanEpoch(), f.getStepId(), f.getLayer(), seqIds, positions, tokens, x, sampleRows,
-                params, input.getSamplingList());
+                params, input.getSamplingList(), input.getForksList(), input.getReleaseAfterList());
     }
 
     /** The input the next stage receives: this stage's output rows with the step's metadata. */
@@ -99,7 +105,8 @@ public final class StageFrames {
         for (int i = 0; i < step.rows(); i++) {
             f.addSeqIds(step.seqIds()[i]).addPositions(step.positions()[i]);
         }
-        StageInput.Builder in = StageInput.newBuilder().setFrame(f).addAllSampling(step.sampling());
+        StageInput.Builder in = StageInput.newBuilder().setFrame(f).addAllSampling(step.sampling())
+                .addAllForks(step.forks()).addAllReleaseAfter(step.releaseAfter());
         for (int r : step.sampleRows()) {
             in.addSampleRows(r);
         }

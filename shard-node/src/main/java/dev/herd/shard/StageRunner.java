@@ -53,6 +53,26 @@ final class StageRunner {
 
     Outcome run(StageStep step) {
         check(step);
+        List<Long> forked = new ArrayList<>(step.forks().size());
+        try {
+            for (var f : step.forks()) {
+                caches.fork(f.getSeqId(), f.getSourceSeqId(), f.getPositions());
+                forked.add(f.getSeqId());
+            }
+            Outcome out = runRows(step);
+            for (long seq : step.releaseAfter()) {
+                caches.release(seq);
+            }
+            return out;
+        } catch (RuntimeException e) {
+            for (long seq : forked) {
+                caches.release(seq); // a refused step leaves every sequence as it was
+            }
+            throw e;
+        }
+    }
+
+    private Outcome runRows(StageStep step) {
         int n = step.rows();
         int h = c.hiddenSize();
         // Segments: each sequence's consecutive rows, checked whole before any cache is touched, so a refused

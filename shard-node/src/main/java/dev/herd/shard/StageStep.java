@@ -1,5 +1,6 @@
 package dev.herd.shard;
 
+import dev.herd.proto.v1.SequenceFork;
 import dev.herd.proto.v1.SequenceSampling;
 
 import java.util.List;
@@ -18,10 +19,12 @@ import java.util.List;
  * @param sampleRows rows the last stage samples a token for
  * @param params     sampling parameters of sequences that join in this step, for the last stage
  * @param sampling   the same as they came, passed on unchanged by stages before the last
+ * @param forks      sequences that start as copies of another's cached positions, applied before the rows
+ * @param releaseAfter sequences forgotten after the step
  */
 public record StageStep(long planEpoch, long stepId, int layer, long[] seqIds, int[] positions, int[] tokens,
                         float[] hidden, int[] sampleRows, List<SequenceParams> params,
-                        List<SequenceSampling> sampling) {
+                        List<SequenceSampling> sampling, List<SequenceFork> forks, List<Long> releaseAfter) {
     public int rows() {
         return seqIds.length;
     }

@@ -8,6 +8,7 @@ import dev.herd.model.sampling.SampledToken;
 import dev.herd.model.sampling.SamplingParams;
 import dev.herd.proto.v1.ActivationFrame;
 import dev.herd.proto.v1.FailureReason;
+import dev.herd.proto.v1.SequenceFork;
 import dev.herd.proto.v1.StageInput;
 import dev.herd.proto.v1.StepResult;
 import dev.herd.shard.SamplingCodec;
@@ -58,6 +59,13 @@ final class ClusterModelRunner implements ModelRunner {
         /** The epoch whose stages hold its caches; -1 before its first step. */
         long epoch = -1;
         int computed;
+        /** Whether its sampling state went to the last stage (with its first step). */
+        boolean joined;
+        /** The sequence its first step copies {@link #computed} positions from, until that step is sent. */
+        Remote forkFrom;
+        /** Sequences still to fork from this one in a step not sent yet: its release must wait for that step. */
+        int pendingForks;
+        boolean releaseWaits;
 
         Remote(long id, SamplingParams params, long seed, int[] history, int promptLength) {
             this.id = id;
@@ -79,6 +87,27 @@ final class ClusterModelRunner implements ModelRunner {
     }
 
     @Override
+    public boolean copiesPrefixes() {
+        return true;
+    }
+
+    @Override
+    public ModelSequence openFrom(ModelSequence prefix, int positions, SamplingParams params, long seed,
+                                  int[] history, int promptLength) {
+        Remote source = (Remote) prefix;
+        Remote r = new Remote(engine.nextSequenceId(), params, seed, history.clone(), promptLength);
+        ClusterEngine.Serving s = engine.serving();
+        if (s == null || source.epoch != s.plan().epoch() || source.computed < positions) {
+            return r; // the source's caches are not on the served plan's stages: compute from scratch
+        }
+        r.forkFrom = source;
+        r.epoch = source.epoch;
+        r.computed = positions;
+        source.pendingForks++;
+        return r;
+    }
+
+    @Override
     public List<SampledToken> step(List<Work> items) {
         ClusterEngine.Serving s = engine.serving();
         if (s == null) {
@@ -87,13 +116,24 @@ final class ClusterModelRunner implements ModelRunner {
         long epoch = s.plan().epoch();
         for (Work w : items) {
             Remote r = (Remote) w.sequence();
-            if (r.computed > 0 && r.epoch != epoch) {
+            if ((r.computed > 0 || r.forkFrom != null) && r.epoch != epoch) {
                 throw new ModelRestartedException("the cluster moved from plan epoch " + r.epoch + " to " + epoch, null);
             }
         }
-        StageInput input = input(items, epoch);
+        // sources released while forks from them waited for this step go in its frame, after the forks
+        List<Long> releaseAfter = new ArrayList<>();
         for (Work w : items) {
-            ((Remote) w.sequence()).epoch = epoch; // from now on its stages may hold state to release
+            Remote r = (Remote) w.sequence();
+            if (r.forkFrom != null && --r.forkFrom.pendingForks == 0 && r.forkFrom.releaseWaits) {
+                releaseAfter.add(r.forkFrom.id);
+            }
+        }
+        StageInput input = input(items, epoch).toBuilder().addAllReleaseAfter(releaseAfter).build();
+        for (Work w : items) {
+            Remote r = (Remote) w.sequence();
+            r.epoch = epoch; // from now on its stages may hold state to release
+            r.joined = true;
+            r.forkFrom = null;
         }
         StepResult result = send(s, input);
         List<SampledToken> out = new ArrayList<>(result.getTokensCount());
@@ -129,8 +169,12 @@ final class ClusterModelRunner implements ModelRunner {
             if (w.sample()) {
                 in.addSampleRows(rows - 1);
             }
-            if (r.computed == 0) {
+            if (!r.joined) {
                 in.addSampling(SamplingCodec.toProto(r.id, r.params, r.seed, r.history, r.promptLength));
+            }
+            if (r.forkFrom != null) {
+                in.addForks(SequenceFork.newBuilder().setSeqId(r.id).setSourceSeqId(r.forkFrom.id)
+                        .setPositions(r.computed));
             }
         }
         return in.setFrame(f.setRows(rows)).build();
@@ -203,8 +247,23 @@ final class ClusterModelRunner implements ModelRunner {
     @Override
     public void release(ModelSequence sequence) {
         Remote r = (Remote) sequence;
-        ClusterEngine.Serving s = engine.serving();
-        if (r.epoch >= 0 && s != null && s.plan().epoch() == r.epoch) {
+        if (r.forkFrom != null) {
+            r.forkFrom.pendingForks--; // never sent: its source need not wait for it
+            if (r.forkFrom.pendingForks == 0 && r.forkFrom.releaseWaits) {
+                releaseNow(engine.serving(), r.forkFrom);
+            }
+            r.forkFrom = null;
+            return; // nothing of it reached the stages
+        }
+        if (r.pendingForks > 0) {
+            r.releaseWaits = true; // a step not sent yet copies from it; released right after that step is sent
+            return;
+        }
+        releaseNow(engine.serving(), r);
+    }
+
+    private void releaseNow(ClusterEngine.Serving s, Remote r) {
+        if (r.joined && r.epoch >= 0 && s != null && s.plan().epoch() == r.epoch) {
             engine.release(s, List.of(r.id));
         }
     }

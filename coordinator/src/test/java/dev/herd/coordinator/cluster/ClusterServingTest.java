@@ -33,7 +33,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The scheduler over a cluster of four shard nodes (separate instances in this JVM, each with room for about a
  * third of the model) against the scheduler over one process: 32 concurrent requests, greedy and sampled (seeds,
  * temperature, top-k/p, min-p, penalties, logit bias, log-probabilities, several choices), give the same tokens and
- * log-probabilities; and while they run, a node is lost: the cluster re-plans over the other three, the running
+ * log-probabilities, half of them copying a shared system prompt's KV from earlier sequences on the stages); and
+ * while they run, a node is lost: the cluster re-plans over the other three, the running
  * sequences are recomputed there, and every request still completes with the tokens one process gives.
  */
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
@@ -84,7 +85,10 @@ class ClusterServingTest {
                 "Once upon a time", "Continuous batching keeps", "Hello", "Why is the sky"};
         List<GenerationRequest> out = new ArrayList<>();
         for (int i = 0; i < REQUESTS; i++) {
-            int[] prompt = model.tokenizer().encode(words[i % words.length] + " number " + i, false);
+            // half the prompts share a system prompt of several KV blocks: later ones copy it (prefix caching)
+            String system = i % 2 == 0 ? "You are the Herd test model; experts route tokens and the herd serves"
+                    + " large models on ordinary machines. " : "";
+            int[] prompt = model.tokenizer().encode(system + words[i % words.length] + " number " + i, false);
             SamplingParams p = switch (i % 4) {
                 case 0 -> SamplingParams.greedy();
                 case 1 -> SamplingParams.sampled(1.0, 100 + i);
@@ -144,6 +148,8 @@ class ClusterServingTest {
                 ShardPlan now = cluster.engine.plan();
                 assertNotEquals(first.epoch(), now.epoch(), "the cluster re-planned: " + ClusterEngine.describe(now));
                 assertTrue(served.stats().preemptions() > 0, "running sequences were recomputed: " + served.stats());
+                assertTrue(served.stats().cachedTokens() > 0, "prompts copied shared prefixes on the stages: "
+                        + served.stats());
                 for (int i = 0; i < REQUESTS; i++) {
                     for (int c = 0; c < requests.get(i).n(); c++) {
                         List<SampledToken> want = expected.get(i).tokens.get(c);

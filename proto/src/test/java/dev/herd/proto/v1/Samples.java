@@ -86,6 +86,7 @@ final class Samples {
                 .setRepetitionPenalty(1.1f)
                 .setLogprobs(true)
                 .setTopLogprobs(5)
+                .putLogitBias(50256, -100f)
                 .build();
     }
 
@@ -94,6 +95,7 @@ final class Samples {
                 .setSeqId(11)
                 .setParams(samplingParams())
                 .addAllHistory(List.of(1, 15043, 3186))
+                .setPromptLength(2)
                 .build();
     }
 
@@ -121,7 +123,13 @@ final class Samples {
                 .addAllTokenIds(List.of(1, 2))
                 .addSampleRows(1)
                 .addSampling(sequenceSampling())
+                .addForks(sequenceFork())
+                .addReleaseAfter(11)
                 .build();
+    }
+
+    static SequenceFork sequenceFork() {
+        return SequenceFork.newBuilder().setSeqId(12).setSourceSeqId(11).setPositions(32).build();
     }
 
     static LayerRange layerRange() {
@@ -253,6 +261,7 @@ final class Samples {
                 sampledToken(),
                 stepResult(),
                 stageInput(),
+                sequenceFork(),
                 StageFrame.newBuilder().setHello(hello()).build(),
                 StageFrame.newBuilder().setHelloReply(refusal()).build(),
                 StageFrame.newBuilder().setInput(stageInput()).build(),
