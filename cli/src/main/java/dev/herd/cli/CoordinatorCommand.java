@@ -51,6 +51,10 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Option(names = "--step-timeout-s", defaultValue = "30",
             description = "longest wait for one pipeline step (default ${DEFAULT-VALUE})")
     long stepTimeoutSeconds;
+    @Option(names = "--load-interval-s", defaultValue = "60",
+            description = {"how often the nodes' expert load is weighed against the plan; a plan made for it is",
+                    "served when it is estimated at least 10% faster (default ${DEFAULT-VALUE}; 0 never)"})
+    long loadIntervalSeconds;
 
     /** The engine of the running coordinator (set by {@link #start}). */
     volatile ClusterEngine engine;
@@ -77,7 +81,7 @@ final class CoordinatorCommand implements Callable<Integer> {
             PlanOptions plan = PlanOptions.defaults().withKvContextTokens(settings.kvTokens());
             ClusterEngine.Settings engineSettings = new ClusterEngine.Settings(minNodes, plan,
                     Duration.ofSeconds(loadTimeoutSeconds), Duration.ofSeconds(stepTimeoutSeconds),
-                    Duration.ofSeconds(30));
+                    Duration.ofSeconds(30), Duration.ofSeconds(loadIntervalSeconds));
             ClusterEngine e = ClusterEngine.start(supervisor, ClusterModel.open(model), engineSettings, out);
             resources.add(e);
             engine = e;

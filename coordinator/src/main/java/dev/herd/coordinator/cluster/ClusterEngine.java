@@ -1,6 +1,8 @@
 package dev.herd.coordinator.cluster;
 
+import dev.herd.coordinator.plan.ExpertKey;
 import dev.herd.coordinator.plan.ExpertLoad;
+import dev.herd.coordinator.plan.LoadReplan;
 import dev.herd.coordinator.plan.InfeasiblePlanException;
 import dev.herd.coordinator.plan.NodeId;
 import dev.herd.coordinator.plan.PlanOptions;
@@ -21,6 +23,8 @@ import dev.herd.proto.v1.ReadyRequest;
 import dev.herd.proto.v1.ReleaseReply;
 import dev.herd.proto.v1.ReleaseRequest;
 import dev.herd.proto.v1.ShardServiceGrpc;
+import dev.herd.proto.v1.StatsReply;
+import dev.herd.proto.v1.StatsRequest;
 import dev.herd.shard.Assignments;
 import dev.herd.shard.NodeIdentity;
 import dev.herd.shard.PeerChannels;
@@ -39,8 +43,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -58,6 +62,8 @@ import java.util.stream.Collectors;
  */
 public final class ClusterEngine implements AutoCloseable {
     private static final String COORDINATOR = "coordinator";
+    /** Routed rows to observe before the load is trusted over an even spread. */
+    private static final long MIN_OBSERVED_ROWS = 4096;
     /** Re-plans one {@link #generate} call sits through before giving up. */
     private static final int MAX_RESTARTS = 8;
 
@@ -71,9 +77,11 @@ public final class ClusterEngine implements AutoCloseable {
      * @param stepTimeout longest wait for one pipeline step's result
      * @param replanGrace  how long a step that failed because a node became unreachable waits for the cluster to
      *                     notice the loss and re-plan (its sequences are then recomputed) before it fails
+     * @param loadInterval how often the nodes' expert load is read and weighed against the served plan
+     *                     ({@link LoadReplan}); zero never
      */
     public record Settings(int minNodes, PlanOptions options, Duration loadTimeout, Duration stepTimeout,
-                           Duration replanGrace) {
+                           Duration replanGrace, Duration loadInterval) {
         public Settings {
             if (minNodes < 1) {
                 throw new IllegalArgumentException("at least one node is needed to plan, got " + minNodes);
@@ -82,7 +90,7 @@ public final class ClusterEngine implements AutoCloseable {
 
         public static Settings of(int minNodes, PlanOptions options) {
             return new Settings(minNodes, options, Duration.ofSeconds(60), Duration.ofSeconds(30),
-                    Duration.ofSeconds(30));
+                    Duration.ofSeconds(30), Duration.ofSeconds(60));
         }
     }
 
@@ -96,7 +104,7 @@ public final class ClusterEngine implements AutoCloseable {
     private final NodeIdentity self;
     private final PeerChannels channels = new PeerChannels();
     private final WireCounters sent = new WireCounters();
-    private final ExecutorService planning = Executors.newSingleThreadExecutor(
+    private final ScheduledExecutorService planning = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("herd-cluster-engine").factory());
     private final AtomicReference<ClusterView> latest = new AtomicReference<>();
     private final AtomicLong epochs = new AtomicLong();
@@ -104,6 +112,8 @@ public final class ClusterEngine implements AutoCloseable {
     private final Object changed = new Object();
     /** Touched by the planning thread only. */
     private long plannedVersion = -1;
+    /** Routing observed on the nodes (planning thread only); plans place replicas by it. */
+    private ExpertLoad observed = ExpertLoad.uniform();
     private boolean servedOnce;
     private volatile Serving serving;
     private volatile String status = "waiting for nodes";
@@ -121,6 +131,10 @@ public final class ClusterEngine implements AutoCloseable {
         ClusterEngine e = new ClusterEngine(model, settings, log);
         supervisor.onChange(e::viewChanged);
         e.viewChanged(supervisor.view()); // nodes seen before the listener was added
+        long every = settings.loadInterval().toMillis();
+        if (every > 0) {
+            e.planning.scheduleWithFixedDelay(e::checkLoad, every, every, TimeUnit.MILLISECONDS);
+        }
         return e;
     }
 
@@ -229,12 +243,18 @@ public final class ClusterEngine implements AutoCloseable {
         long epoch = epochs.incrementAndGet();
         ShardPlan plan;
         try {
-            plan = Planner.plan(model.shape(), view.toClusterState(), ExpertLoad.uniform(), settings.options(), epoch);
+            plan = Planner.plan(model.shape(), view.toClusterState(), observed, settings.options(), epoch);
         } catch (InfeasiblePlanException e) {
             setServing(null, "the model does not fit the " + view.nodes().size() + " node(s): " + e.getMessage());
             log.println("herd cluster: " + status);
             return;
         }
+        install(view, plan);
+    }
+
+    /** Assigns {@code plan} to the nodes of {@code view}, waits until all have loaded it, and serves it. */
+    private void install(ClusterView view, ShardPlan plan) {
+        long epoch = plan.epoch();
         Map<NodeId, String> addresses = new TreeMap<>();
         view.nodes().forEach((id, n) -> addresses.put(id, n.grpcAddress()));
         try {
@@ -248,6 +268,66 @@ public final class ClusterEngine implements AutoCloseable {
             setServing(null, "epoch " + epoch + " could not be loaded: " + e.getMessage());
             log.println("herd cluster: " + status);
         }
+    }
+
+    /**
+     * Reads the expert load the served plan's nodes observed and switches to a plan made for it when that is worth
+     * it ({@link LoadReplan}). On the planning thread, between re-plans.
+     */
+    private void checkLoad() {
+        try {
+            Serving s = serving;
+            ClusterView view = latest.get();
+            if (s == null || view == null) {
+                return;
+            }
+            ExpertLoad load = collectLoad(s);
+            long seen = load.tokens().values().stream().mapToLong(Long::longValue).sum();
+            if (seen < MIN_OBSERVED_ROWS) {
+                return; // too little traffic to tell hot experts from chance
+            }
+            observed = load;
+            long epoch = epochs.get() + 1;
+            var better = LoadReplan.better(s.plan(), model.shape(), view.toClusterState(), load,
+                    settings.options(), epoch);
+            if (better.isEmpty() || serving != s) {
+                return;
+            }
+            epochs.incrementAndGet();
+            log.println("herd cluster: the observed expert load (" + seen + " routed rows) is worth a new plan: "
+                    + String.format(Locale.ROOT, "%.3f ms/token estimated instead of %.3f",
+                    better.get().cost().secondsPerToken() * 1e3, Planner.estimate(s.plan(), model.shape(),
+                            view.toClusterState(), load, settings.options()).secondsPerToken() * 1e3));
+            setServing(null, "re-planning for the observed expert load");
+            install(view, better.get());
+        } catch (RuntimeException e) {
+            // a node that does not answer is membership's business; the served plan stands
+            log.println("herd cluster: could not weigh the expert load: " + e.getMessage());
+        }
+    }
+
+    /** The expert load the served plan's nodes report now (for tests and diagnostics); uniform when none. */
+    ExpertLoad reportedLoad() {
+        Serving s = serving;
+        return s == null ? ExpertLoad.uniform() : collectLoad(s);
+    }
+
+    /** Rows per (layer, expert) the plan's nodes ran in this epoch, replicas summed. */
+    private ExpertLoad collectLoad(Serving s) {
+        Map<ExpertKey, Long> tokens = new TreeMap<>();
+        Hello hello = self.hello(s.plan().epoch(), NodeRole.NODE_ROLE_COORDINATOR);
+        for (Map.Entry<NodeId, String> n : s.addresses().entrySet()) {
+            if (!s.parts().containsKey(n.getKey())) {
+                continue;
+            }
+            StatsReply reply = stub(n.getValue(), Duration.ofSeconds(5))
+                    .stats(StatsRequest.newBuilder().setHello(hello).build());
+            for (var e : reply.getExpertLoadList()) {
+                tokens.merge(new ExpertKey(e.getExpert().getLayer(), e.getExpert().getExpert()), e.getTokens(),
+                        Long::sum);
+            }
+        }
+        return new ExpertLoad(tokens);
     }
 
     /** Sends every part, then polls until each node reports the epoch ready (or failed). */

@@ -89,6 +89,37 @@ public final class Planner {
         return best.draft().toPlan(epoch, best.cost());
     }
 
+    /**
+     * What {@code plan} costs per token under {@code load}: the same estimate {@link #plan} minimises, for an
+     * existing plan, so a plan for newly observed load can be compared with the one being served.
+     *
+     * @throws IllegalArgumentException when the plan uses a node {@code cluster} does not have
+     */
+    public static CostEstimate estimate(ShardPlan plan, ModelShape shape, ClusterState cluster, ExpertLoad load,
+                                        PlanOptions options) {
+        int[] nodes = new int[plan.stages().size()];
+        int[] ends = new int[nodes.length];
+        for (int i = 0; i < nodes.length; i++) {
+            nodes[i] = index(cluster, plan.stages().get(i).node());
+            ends[i] = plan.stages().get(i).layers().end();
+        }
+        Draft d = new Draft(shape, cluster, options, nodes, ends);
+        plan.experts().forEach((key, holders) -> {
+            for (NodeId holder : holders) {
+                d.add(key.layer(), key.expert(), index(cluster, holder), false);
+            }
+        });
+        return new CostModel(shape, cluster, options, Routing.of(shape, load)).evaluate(d);
+    }
+
+    private static int index(ClusterState cluster, NodeId id) {
+        int i = cluster.indexOf(id);
+        if (i < 0) {
+            throw new IllegalArgumentException("the plan uses node " + id + ", which the cluster does not have");
+        }
+        return i;
+    }
+
     /** Assignments to load and to drop when moving from {@code old} to {@code next}. */
     public static PlanDiff diff(ShardPlan old, ShardPlan next) {
         SortedSet<Assignment> before = old.assignments();

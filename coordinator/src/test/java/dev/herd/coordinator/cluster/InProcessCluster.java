@@ -65,7 +65,7 @@ public final class InProcessCluster implements AutoCloseable {
                 seeds), name + "-coordinator");
         ClusterEngine engine = ClusterEngine.start(supervisor, ClusterModel.open(model), new ClusterEngine.Settings(
                         count, PlanOptions.defaults().withKvContextTokens(contextTokens), Duration.ofSeconds(60),
-                        Duration.ofSeconds(30), Duration.ofSeconds(30)),
+                        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ZERO),
                 new PrintStream(OutputStream.nullOutputStream()));
         InProcessCluster c = new InProcessCluster(supervisor, engine);
         try {

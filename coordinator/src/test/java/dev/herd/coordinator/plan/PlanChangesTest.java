@@ -181,4 +181,24 @@ class PlanChangesTest {
             assertTrue(a.group() instanceof TensorGroup.Expert, a.toString());
         }
     }
+
+    @Test
+    void observedSkewIsWorthANewPlanAndEvenLoadIsNot() {
+        ModelShape shape = shape("qwen3-30b-a3b.json", DType.Q4_K);
+        ClusterState cluster = cluster(gpu("gpu", 8, 1000), cpu("c1", 32), cpu("c2", 32));
+        ShardPlan even = Planner.plan(shape, cluster, ExpertLoad.uniform(), DEFAULTS, 1);
+        ExpertLoad load = skewed(shape);
+        ShardPlan better = LoadReplan.better(even, shape, cluster, load, DEFAULTS, 2).orElseThrow(
+                () -> new AssertionError("hot experts without replicas on the stage should be worth a new plan"));
+        assertEquals(Planner.plan(shape, cluster, load, DEFAULTS, 2), better);
+        double before = Planner.estimate(even, shape, cluster, load, DEFAULTS).secondsPerToken();
+        assertTrue(better.cost().secondsPerToken() <= before * (1 - LoadReplan.MIN_GAIN),
+                better.cost().secondsPerToken() + " s/token against " + before);
+        // once served, the same load asks for nothing new; nor does an even load on the even plan
+        assertTrue(LoadReplan.better(better, shape, cluster, load, DEFAULTS, 3).isEmpty());
+        assertTrue(LoadReplan.better(even, shape, cluster, ExpertLoad.uniform(), DEFAULTS, 3).isEmpty());
+        // a plan over nodes that are gone is membership's business
+        ClusterState other = cluster(gpu("gpu2", 8, 1000), cpu("c1", 32), cpu("c2", 32));
+        assertTrue(LoadReplan.better(even, shape, other, load, DEFAULTS, 3).isEmpty());
+    }
 }

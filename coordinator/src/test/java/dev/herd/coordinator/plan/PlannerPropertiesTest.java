@@ -55,6 +55,12 @@ class PlannerPropertiesTest {
                 if (c % 20 == 0) {
                     assertEquals(plan, Planner.plan(shape, cluster, load, options, c), () -> "deterministic, " + what.get());
                 }
+                // re-estimating a plan under the load it was made for gives the estimate it carries
+                CostEstimate again = Planner.estimate(plan, shape, cluster, load, options);
+                assertEquals(plan.cost().secondsPerToken(), again.secondsPerToken(),
+                        plan.cost().secondsPerToken() * 1e-9, what);
+                assertEquals(plan.cost().networkBytesPerToken(), again.networkBytesPerToken(),
+                        Math.max(1e-9, plan.cost().networkBytesPerToken() * 1e-9), what);
                 planned++;
                 withRemoteExperts += plan.remoteExperts().isEmpty() ? 0 : 1;
                 withReplicas += plan.experts().values().stream().anyMatch(h -> h.size() > 1) ? 1 : 0;
