@@ -17,6 +17,7 @@ import dev.herd.shard.StepFailedException;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -35,6 +36,8 @@ import java.util.concurrent.TimeoutException;
  * <p>Used from one thread (the scheduler's).
  */
 final class ClusterModelRunner implements ModelRunner {
+    /** Fewest rows per micro-batch: smaller steps go through the pipeline whole. */
+    private static final int MIN_MICRO_BATCH_ROWS = 4;
     private final ClusterEngine engine;
     private final int vocab;
     private final int context;
@@ -128,30 +131,76 @@ final class ClusterModelRunner implements ModelRunner {
                 releaseAfter.add(r.forkFrom.id);
             }
         }
-        StageInput input = input(items, epoch).toBuilder().addAllReleaseAfter(releaseAfter).build();
+        List<List<Work>> parts = microBatches(items, s.plan().stages().size());
+        List<StageInput> inputs = new ArrayList<>(parts.size());
+        for (int i = 0; i < parts.size(); i++) {
+            StageInput in = input(parts.get(i), epoch);
+            if (i == parts.size() - 1) {
+                in = in.toBuilder().addAllReleaseAfter(releaseAfter).build();
+            }
+            inputs.add(in);
+        }
         for (Work w : items) {
             Remote r = (Remote) w.sequence();
             r.epoch = epoch; // from now on its stages may hold state to release
             r.joined = true;
             r.forkFrom = null;
         }
-        StepResult result = send(s, input);
-        List<SampledToken> out = new ArrayList<>(result.getTokensCount());
-        int next = 0;
-        for (Work w : items) {
-            Remote r = (Remote) w.sequence();
-            r.computed += w.tokens().length;
-            if (w.sample()) {
-                var t = result.getTokens(next++);
-                if (t.getSeqId() != r.id || t.getPosition() != r.computed) {
-                    throw new IllegalStateException("step " + input.getFrame().getStepId() + " answered sequence "
-                            + t.getSeqId() + " position " + t.getPosition() + " where sequence " + r.id
-                            + " position " + r.computed + " was asked");
+        List<StepResult> results = send(s, inputs);
+        List<SampledToken> out = new ArrayList<>();
+        for (int p = 0; p < parts.size(); p++) {
+            StepResult result = results.get(p);
+            int next = 0;
+            for (Work w : parts.get(p)) {
+                Remote r = (Remote) w.sequence();
+                r.computed += w.tokens().length;
+                if (w.sample()) {
+                    var t = result.getTokens(next++);
+                    if (t.getSeqId() != r.id || t.getPosition() != r.computed) {
+                        throw new IllegalStateException("step " + result.getStepId() + " answered sequence "
+                                + t.getSeqId() + " position " + t.getPosition() + " where sequence " + r.id
+                                + " position " + r.computed + " was asked");
+                    }
+                    out.add(SamplingCodec.fromProto(t, r.params.logprobs()));
                 }
-                out.add(SamplingCodec.fromProto(t, r.params.logprobs()));
             }
         }
         return out;
+    }
+
+    /**
+     * The step's items cut into up to one micro-batch per stage, in order, of about equal rows, all sent before
+     * any answer is awaited: while the second stage runs the first micro-batch, the first stage runs the second,
+     * so a pipeline of k stages is not idle k-1 of k times. Small steps stay whole (a frame costs a round of
+     * messages per stage). Every stage runs its frames in order, so forks (of sequences computed in earlier
+     * steps) and the releases in the last frame keep their meaning.
+     */
+    static List<List<Work>> microBatches(List<Work> items, int stages) {
+        int rows = 0;
+        for (Work w : items) {
+            rows += w.tokens().length;
+        }
+        int k = Math.min(Math.min(stages, items.size()), rows / MIN_MICRO_BATCH_ROWS);
+        if (k <= 1) {
+            return List.of(items);
+        }
+        List<List<Work>> parts = new ArrayList<>(k);
+        List<Work> current = new ArrayList<>();
+        int filled = 0;
+        for (int i = 0; i < items.size(); i++) {
+            current.add(items.get(i));
+            filled += items.get(i).tokens().length;
+            int toOpen = k - parts.size() - 1;      // parts still to start after this one
+            int itemsLeft = items.size() - i - 1;
+            boolean share = (long) filled * k >= (long) rows * (parts.size() + 1);
+            // close this part at its share of the rows, or when every later part needs one of the items left
+            if (toOpen > 0 && itemsLeft >= toOpen && (share || itemsLeft == toOpen)) {
+                parts.add(current);
+                current = new ArrayList<>();
+            }
+        }
+        parts.add(current);
+        return parts;
     }
 
     /** One frame with every item's rows; sequences starting in it bring their sampling state. */
@@ -180,15 +229,26 @@ final class ClusterModelRunner implements ModelRunner {
         return in.setFrame(f.setRows(rows)).build();
     }
 
-    private StepResult send(ClusterEngine.Serving s, StageInput input) {
+    private List<StepResult> send(ClusterEngine.Serving s, List<StageInput> inputs) {
         StageClient c = client(s);
+        StageInput input = inputs.getFirst();
         try {
-            StepResult r = c.step(input).get(engine.settings().stepTimeout().toMillis(), TimeUnit.MILLISECONDS);
-            if (r.getTokensCount() != input.getSampleRowsCount()) {
-                throw new IllegalStateException("step " + input.getFrame().getStepId() + " sampled "
-                        + r.getTokensCount() + " rows of " + input.getSampleRowsCount());
+            List<CompletableFuture<StepResult>> pending = new ArrayList<>(inputs.size());
+            for (StageInput in : inputs) {
+                pending.add(c.step(in));
             }
-            return r;
+            long deadline = System.nanoTime() + engine.settings().stepTimeout().toNanos();
+            List<StepResult> results = new ArrayList<>(inputs.size());
+            for (int i = 0; i < inputs.size(); i++) {
+                input = inputs.get(i);
+                StepResult r = pending.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (r.getTokensCount() != input.getSampleRowsCount()) {
+                    throw new IllegalStateException("step " + input.getFrame().getStepId() + " sampled "
+                            + r.getTokensCount() + " rows of " + input.getSampleRowsCount());
+                }
+                results.add(r);
+            }
+            return results;
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof StepFailedException f && !nodeLost(f.failure().getReason())) {
