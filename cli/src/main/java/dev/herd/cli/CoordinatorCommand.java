@@ -61,7 +61,7 @@ final class CoordinatorCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ServingOptions.serveUntilShutdown("herd coordinator", start(System.out, System.getenv("HERD_API_KEY")));
+        ServingOptions.serveUntilShutdown("herd coordinator", start(System.out));
         return 0;
     }
 
@@ -72,8 +72,8 @@ final class CoordinatorCommand implements Callable<Integer> {
     }
 
     /** Listens, joins the cluster and plans as soon as enough nodes are there; the URL is printed at once. */
-    ServingOptions.Running start(PrintStream out, String envKey) throws InterruptedException {
-        return serving.start("herd coordinator", model, envKey, (bundle, settings, resources) -> {
+    ServingOptions.Running start(PrintStream out) throws InterruptedException {
+        return serving.start("herd coordinator", model, (bundle, settings, resources) -> {
             ClusterSupervisor supervisor = ClusterSupervisor.start(clusterSettings(),
                     "herd-coordinator-" + ProcessHandle.current().pid());
             resources.add(supervisor);

@@ -138,7 +138,7 @@ final class DemoCommand implements Callable<Integer> {
             args.addAll(List.of("--threads", backendOptions.threads.toString()));
         }
         new CommandLine(serve).parseArgs(args.toArray(String[]::new));
-        return serve.start(System.out, null);
+        return serve.start(System.out);
     }
 
     /**
@@ -160,7 +160,7 @@ final class DemoCommand implements Callable<Integer> {
         args.addAll(List.of("--cluster-name", cluster.name, "--hz-port", Integer.toString(cluster.coordinatorPort),
                 "--seeds", String.join(",", cluster.seeds), "--min-nodes", Integer.toString(NODES)));
         new CommandLine(coordinator).parseArgs(args.toArray(String[]::new));
-        ServingOptions.Running running = coordinator.start(coordinatorLog, null);
+        ServingOptions.Running running = coordinator.start(coordinatorLog);
         ShardPlan plan = coordinator.engine.awaitServing(Duration.ofSeconds(120));
         System.out.println("Plan: " + ClusterEngine.describe(plan));
         return running;

@@ -4,6 +4,10 @@ import dev.herd.model.weights.ModelFormatException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Properties;
+
 /** The {@code herd} command line: one entry point for every process Herd runs. */
 @Command(name = "herd", mixinStandardHelpOptions = true, version = "herd 0.1.0",
         description = "Serve open-weight Mixture-of-Experts models on a cluster of commodity machines.",
@@ -26,12 +30,29 @@ public final class Herd implements Runnable {
     public static void main(String[] args) {
         // Hazelcast logs every connection at INFO; a command line shows warnings and errors only
         HAZELCAST_LOG.setLevel(java.util.logging.Level.WARNING);
-        System.exit(commandLine().execute(args));
+        CommandLine cl;
+        try {
+            cl = commandLine(SettingsSources.of(System.getenv(), Path.of(System.getProperty("user.home"))));
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            System.err.println("herd: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        System.exit(cl.execute(args));
     }
 
-    /** The command tree, with errors from bad input (models, arguments) reported as one clear line. */
+    /** The command tree with only flags and the options' own defaults (tests). */
     static CommandLine commandLine() {
+        return commandLine(new SettingsSources(Map.of(), new Properties()));
+    }
+
+    /**
+     * The command tree, with settings from {@code sources} where flags are absent, and errors from bad input
+     * (models, arguments) reported as one clear line.
+     */
+    static CommandLine commandLine(SettingsSources sources) {
         CommandLine cl = new CommandLine(new Herd());
+        cl.setDefaultValueProvider(sources);
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof ModelFormatException
                     || e instanceof java.io.UncheckedIOException) {

@@ -29,13 +29,13 @@ final class ServeCommand implements java.util.concurrent.Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ServingOptions.serveUntilShutdown("herd serve", start(System.out, System.getenv("HERD_API_KEY")));
+        ServingOptions.serveUntilShutdown("herd serve", start(System.out));
         return 0;
     }
 
     /** Listens, loads the model into this process, and reports the URL once requests are served. */
-    ServingOptions.Running start(PrintStream out, String envKey) throws InterruptedException {
-        return serving.start("herd serve", model, envKey, (bundle, settings, resources) -> {
+    ServingOptions.Running start(PrintStream out) throws InterruptedException {
+        return serving.start("herd serve", model, (bundle, settings, resources) -> {
             ModelWeights weights = new ModelWeights(bundle.files().config(), bundle.files().store(),
                     bundle.files().format());
             resources.add(weights);

@@ -32,7 +32,7 @@ final class ServingOptions {
     @Option(names = "--port", defaultValue = "8000", description = "HTTP port, 0 for any free one (default ${DEFAULT-VALUE})")
     int port;
     @Option(names = "--api-key", description = {"accepted bearer key (repeatable); none means no authentication.",
-            "Also read from HERD_API_KEY, which keeps it out of the process list."})
+            "HERD_API_KEY (like every option's HERD_ variable) keeps it out of the process list."})
     List<String> apiKeys = new ArrayList<>();
     @Option(names = "--served-model-name", description = "the model id clients send (default: the file or directory name)")
     String servedName;
@@ -115,14 +115,9 @@ final class ServingOptions {
      * once requests are served.
      *
      * @param command how log lines start, e.g. "herd serve"
-     * @param envKey  the HERD_API_KEY value (read in main's reach by the caller), or null
      */
-    Running start(String command, Path model, String envKey, RunnerFactory factory, PrintStream out)
-            throws InterruptedException {
-        List<String> keys = new ArrayList<>(apiKeys);
-        if (envKey != null && !envKey.isBlank()) {
-            keys.add(envKey.trim());
-        }
+    Running start(String command, Path model, RunnerFactory factory, PrintStream out) throws InterruptedException {
+        List<String> keys = apiKeys.stream().map(String::trim).filter(k -> !k.isEmpty()).toList();
         ApiSettings apiSettings = new ApiSettings(host, port, keys, maxBodyBytes);
         CollectorRegistry registry = new CollectorRegistry();
         ServingMetrics metrics = new ServingMetrics(registry);

@@ -42,7 +42,7 @@ class ServeCommandTest {
         ServeCommand command = parse("--model", gguf.toString(), "--port", "0", "--backend", "reference",
                 "--threads", "1", "--api-key", "k1", "--kv-blocks", "64", "--max-batch-tokens", "32");
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        try (ServingOptions.Running running = command.start(new PrintStream(log, true, StandardCharsets.UTF_8), null)) {
+        try (ServingOptions.Running running = command.start(new PrintStream(log, true, StandardCharsets.UTF_8))) {
             String out = log.toString(StandardCharsets.UTF_8);
             assertTrue(out.contains("ready at " + running.baseUrl + "/v1"), out);
             assertTrue(out.contains("KV budget 64 blocks of 16 tokens"), out);
@@ -65,7 +65,7 @@ class ServeCommandTest {
     void aMissingModelIsAClearErrorAndReleasesThePort() {
         ServeCommand command = parse("--model", dir.resolve("absent.gguf").toString(), "--port", "0");
         RuntimeException e = assertThrows(RuntimeException.class,
-                () -> command.start(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8), null));
+                () -> command.start(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
         assertTrue(e.getMessage().contains("absent.gguf"), e.getMessage());
     }
 
