@@ -17,8 +17,11 @@ final class ClusterOptions {
     List<String> seeds = new ArrayList<>();
     @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
     String clusterName;
+    @Option(names = "--kubernetes-service",
+            description = "find members as the pods of this Kubernetes service (NAME or NAME.NAMESPACE) instead of --seeds")
+    String kubernetesService;
 
     ClusterSettings settings() {
-        return new ClusterSettings(clusterName, host, hzPort, seeds);
+        return new ClusterSettings(clusterName, host, hzPort, seeds, kubernetesService);
     }
 }

@@ -42,6 +42,9 @@ final class CoordinatorCommand implements Callable<Integer> {
     List<String> seeds = new ArrayList<>();
     @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
     String clusterName;
+    @Option(names = "--kubernetes-service",
+            description = "find members as the pods of this Kubernetes service (NAME or NAME.NAMESPACE) instead of --seeds")
+    String kubernetesService;
     @Option(names = "--min-nodes", defaultValue = "1",
             description = "shard nodes to wait for before the first plan (default ${DEFAULT-VALUE})")
     int minNodes;
@@ -68,7 +71,7 @@ final class CoordinatorCommand implements Callable<Integer> {
     ClusterSettings clusterSettings() {
         String bind = clusterHost != null ? clusterHost
                 : serving.host.equals("0.0.0.0") || serving.host.equals("::") ? "127.0.0.1" : serving.host;
-        return new ClusterSettings(clusterName, bind, hzPort, seeds);
+        return new ClusterSettings(clusterName, bind, hzPort, seeds, kubernetesService);
     }
 
     /** Listens, joins the cluster and plans as soon as enough nodes are there; the URL is printed at once. */

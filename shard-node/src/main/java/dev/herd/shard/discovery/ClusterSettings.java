@@ -16,10 +16,22 @@ import java.util.Map;
  * @param bindHost     the interface to bind, e.g. 127.0.0.1 in tests
  * @param port         Hazelcast port of this member (0: let Hazelcast pick from 5701 up)
  * @param seeds        host:port of members to join through; may include this member
+ * @param kubernetes   instead of seeds, find the other members as the pods behind this Kubernetes service
+ *                     ({@code name} or {@code name.namespace}, resolved through the Kubernetes API by Hazelcast's
+ *                     built-in discovery); null for TCP-IP join to the seeds
  */
-public record ClusterSettings(String clusterName, String bindHost, int port, List<String> seeds) {
+public record ClusterSettings(String clusterName, String bindHost, int port, List<String> seeds, String kubernetes) {
+    /** TCP-IP join to {@code seeds}. */
+    public ClusterSettings(String clusterName, String bindHost, int port, List<String> seeds) {
+        this(clusterName, bindHost, port, seeds, null);
+    }
+
     public ClusterSettings {
         seeds = List.copyOf(seeds);
+        if (kubernetes != null && (kubernetes.isBlank() || !seeds.isEmpty())) {
+            throw new IllegalArgumentException("join through seeds or through a Kubernetes service, not both (service '"
+                    + kubernetes + "', seeds " + seeds + ")");
+        }
         if (clusterName == null || clusterName.isBlank()) {
             throw new IllegalArgumentException("a cluster name is required");
         }
@@ -53,7 +65,16 @@ public record ClusterSettings(String clusterName, String bindHost, int port, Lis
         JoinConfig join = net.getJoin();
         join.getMulticastConfig().setEnabled(false);
         join.getAutoDetectionConfig().setEnabled(false);
-        join.getTcpIpConfig().setEnabled(true).setMembers(seeds);
+        if (kubernetes != null) {
+            int dot = kubernetes.indexOf('.');
+            var k8s = join.getKubernetesConfig().setEnabled(true)
+                    .setProperty("service-name", dot < 0 ? kubernetes : kubernetes.substring(0, dot));
+            if (dot >= 0) {
+                k8s.setProperty("namespace", kubernetes.substring(dot + 1));
+            }
+        } else {
+            join.getTcpIpConfig().setEnabled(true).setMembers(seeds);
+        }
         attributes.forEach((k, v) -> config.getMemberAttributeConfig().setAttribute(k, v));
         return config;
     }
