@@ -3,6 +3,7 @@ package dev.herd.cli;
 import dev.herd.kernels.Backend;
 import dev.herd.model.load.ModelFiles;
 import dev.herd.shard.ModelSource;
+import dev.herd.shard.NodeMetrics;
 import dev.herd.shard.NodeSettings;
 import dev.herd.shard.ShardNode;
 import dev.herd.shard.ShardServer;
@@ -50,6 +51,9 @@ final class ShardCommand implements Callable<Integer> {
     @Option(names = "--rtt-us", defaultValue = "100",
             description = "round trip to peers to advertise, microseconds (default ${DEFAULT-VALUE})")
     double rttMicros;
+    @Option(names = "--metrics-port",
+            description = "serve Prometheus metrics on this port at /metrics (0: any free port; default: none)")
+    Integer metricsPort;
     @Mixin
     BackendOptions backendOptions;
 
@@ -60,12 +64,17 @@ final class ShardCommand implements Callable<Integer> {
         ModelFiles files = ModelFiles.open(model);
         ShardNode node = new ShardNode(NodeSettings.of(nodeId, backend), ModelSource.of(files));
         ShardServer server = ShardServer.start(node, cluster.host, grpcPort);
+        io.prometheus.client.exporter.HTTPServer metrics = metricsPort == null ? null
+                : NodeMetrics.serve(node, cluster.host, metricsPort);
         NodeMembership membership;
         try {
             membership = NodeMembership.join(cluster.settings(),
                     new NodeAdvertisement(nodeId, server.address(), memoryBytes(), "cpu", bandwidthGBps, linkGbps,
                             rttMicros));
         } catch (RuntimeException e) {
+            if (metrics != null) {
+                metrics.close();
+            }
             server.kill();
             node.close();
             files.close();
@@ -75,13 +84,17 @@ final class ShardCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // leave the cluster first, so the coordinator re-plans before the data path goes away
             membership.close();
+            if (metrics != null) {
+                metrics.close();
+            }
             server.kill();
             node.close();
             files.close();
             backend.close();
             stopped.countDown();
         }, "herd-shard-shutdown"));
-        System.out.println("herd shard " + nodeId + ": ready, grpc at " + server.address());
+        System.out.println("herd shard " + nodeId + ": ready, grpc at " + server.address()
+                + (metrics == null ? "" : ", metrics at http://" + cluster.host + ":" + metrics.getPort() + "/metrics"));
         System.out.flush();
         stopped.await();
         return 0;
