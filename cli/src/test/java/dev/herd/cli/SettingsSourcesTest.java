@@ -59,6 +59,14 @@ class SettingsSourcesTest {
     }
 
     @Test
+    void aRequiredOptionMayComeFromTheEnvironment() {
+        CommandLine cl = Herd.commandLine(SettingsSources.of(Map.of("HERD_MODEL", "/models/m.gguf"), home));
+        cl.parseArgs("serve");
+        ServeCommand s = cl.getSubcommands().get("serve").getCommand();
+        assertEquals(Path.of("/models/m.gguf"), s.model);
+    }
+
+    @Test
     void withoutAFileOrVariablesTheDefaultsHold() {
         ServeCommand s = serve(SettingsSources.of(Map.of(), home));
         assertEquals(8000, s.serving.port);

@@ -20,7 +20,23 @@ public final class ServingMetrics {
     private final Gauge runningSequences;
     private final Gauge kvBlocks;
 
+    /** Why the model cannot serve now, or null; read at scrape time. Unset until a scheduler reports it. */
+    private volatile java.util.function.Supplier<String> unavailable;
+
     public ServingMetrics(CollectorRegistry registry) {
+        new io.prometheus.client.Collector() {
+            @Override
+            public java.util.List<MetricFamilySamples> collect() {
+                var supplier = unavailable;
+                if (supplier == null) {
+                    return java.util.List.of();
+                }
+                var g = new io.prometheus.client.GaugeMetricFamily("herd_model_available",
+                        "1 while the model can run steps (a cluster serves a plan), else 0", java.util.List.of());
+                g.addMetric(java.util.List.of(), supplier.get() == null ? 1 : 0);
+                return java.util.List.of(g);
+            }
+        }.register(registry);
         requests = Counter.build("herd_requests_total", "HTTP requests answered, by endpoint and status code")
                 .labelNames("endpoint", "status").register(registry);
         promptTokens = Counter.build("herd_prompt_tokens_total", "Prompt tokens accepted for generation")
@@ -50,6 +66,11 @@ public final class ServingMetrics {
 
     public void generatedTokens(int n) {
         generatedTokens.inc(n);
+    }
+
+    /** Reports availability from now on: {@code why} gives the reason the model cannot serve, or null. */
+    public void availability(java.util.function.Supplier<String> why) {
+        unavailable = why;
     }
 
     public void cachedPromptTokens(int n) {

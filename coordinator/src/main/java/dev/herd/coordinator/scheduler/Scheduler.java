@@ -93,6 +93,7 @@ public final class Scheduler implements AutoCloseable {
         this.endOfSequence = Set.copyOf(endOfSequence);
         this.pool = new KvBlockPool(settings.kvBlocks(), settings.blockSize());
         this.prefixes = new PrefixIndex(settings.blockSize());
+        metrics.availability(model::unavailable);
         publish();
         this.thread = Thread.ofPlatform().name("herd-scheduler").daemon(true).unstarted(this::loop);
         thread.start();
