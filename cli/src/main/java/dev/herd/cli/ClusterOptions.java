@@ -1,27 +1,17 @@
 package dev.herd.cli;
 
 import dev.herd.shard.discovery.ClusterSettings;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.ArrayList;
-import java.util.List;
-
-/** How a process joins the cluster: the options every cluster command shares. */
+/** How a shard node or a one-off coordinator joins the cluster: the address it binds and the join options. */
 final class ClusterOptions {
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to bind to (default ${DEFAULT-VALUE})")
     String host;
-    @Option(names = "--hz-port", defaultValue = "0",
-            description = "Hazelcast port, 0 to let Hazelcast pick from 5701 up (default ${DEFAULT-VALUE})")
-    int hzPort;
-    @Option(names = "--seeds", split = ",", description = "host:port of cluster members to join through")
-    List<String> seeds = new ArrayList<>();
-    @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
-    String clusterName;
-    @Option(names = "--kubernetes-service",
-            description = "find members as the pods of this Kubernetes service (NAME or NAME.NAMESPACE) instead of --seeds")
-    String kubernetesService;
+    @Mixin
+    JoinOptions join;
 
     ClusterSettings settings() {
-        return new ClusterSettings(clusterName, host, hzPort, seeds, kubernetesService);
+        return join.settings(host);
     }
 }

@@ -12,8 +12,6 @@ import picocli.CommandLine.Option;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
@@ -35,16 +33,8 @@ final class CoordinatorCommand implements Callable<Integer> {
     @Option(names = "--cluster-host",
             description = "address the Hazelcast member binds (default: --host, or 127.0.0.1 when that is a wildcard)")
     String clusterHost;
-    @Option(names = "--hz-port", defaultValue = "0",
-            description = "Hazelcast port, 0 to let Hazelcast pick from 5701 up (default ${DEFAULT-VALUE})")
-    int hzPort;
-    @Option(names = "--seeds", split = ",", description = "host:port of cluster members to join through")
-    List<String> seeds = new ArrayList<>();
-    @Option(names = "--cluster-name", defaultValue = "herd", description = "cluster to join (default ${DEFAULT-VALUE})")
-    String clusterName;
-    @Option(names = "--kubernetes-service",
-            description = "find members as the pods of this Kubernetes service (NAME or NAME.NAMESPACE) instead of --seeds")
-    String kubernetesService;
+    @Mixin
+    JoinOptions join;
     @Option(names = "--min-nodes", defaultValue = "1",
             description = "shard nodes to wait for before the first plan (default ${DEFAULT-VALUE})")
     int minNodes;
@@ -71,7 +61,7 @@ final class CoordinatorCommand implements Callable<Integer> {
     ClusterSettings clusterSettings() {
         String bind = clusterHost != null ? clusterHost
                 : serving.host.equals("0.0.0.0") || serving.host.equals("::") ? "127.0.0.1" : serving.host;
-        return new ClusterSettings(clusterName, bind, hzPort, seeds, kubernetesService);
+        return join.settings(bind);
     }
 
     /** Listens, joins the cluster and plans as soon as enough nodes are there; the URL is printed at once. */
@@ -88,7 +78,7 @@ final class CoordinatorCommand implements Callable<Integer> {
             ClusterEngine e = ClusterEngine.start(supervisor, ClusterModel.open(model), engineSettings, out);
             resources.add(e);
             engine = e;
-            return new ServingOptions.Loaded(e.runner(), "cluster '" + clusterName + "', " + e.status());
+            return new ServingOptions.Loaded(e.runner(), "cluster '" + join.clusterName + "', " + e.status());
         }, out);
     }
 }
