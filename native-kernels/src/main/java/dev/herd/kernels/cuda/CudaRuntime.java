@@ -145,7 +145,7 @@ final class CudaRuntime {
             throw failure;
         }
         try {
-            loaded = open(soname);
+            loaded = open(soname, System.getProperty(PATH_PROPERTY));
             return loaded;
         } catch (CudaUnavailableException e) {
             failure = e;
@@ -153,10 +153,10 @@ final class CudaRuntime {
         }
     }
 
+    /** A fresh lookup, not cached: {@code override} is a library path or null (tests call this directly). */
     @SuppressWarnings("restricted") // loading native code is what this class is for
-    private static CudaRuntime open(String soname) throws CudaUnavailableException {
+    static CudaRuntime open(String soname, String override) throws CudaUnavailableException {
         List<String> tried = new ArrayList<>();
-        String override = System.getProperty(PATH_PROPERTY);
         if (override != null && !override.isBlank()) {
             Path p = Path.of(override);
             if (!Files.isRegularFile(p)) {
