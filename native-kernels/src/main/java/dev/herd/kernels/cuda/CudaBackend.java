@@ -191,7 +191,7 @@ public final class CudaBackend implements Backend {
 
     /** Frees every resident weight; they are uploaded again when next used. Captured graphs become invalid. */
     public void releaseWeights() {
-        locked(() -> {
+        hostLocked(() -> {
             synchronize("release weights");
             weights.clear();
             return null;
@@ -200,7 +200,7 @@ public final class CudaBackend implements Backend {
 
     /** Frees every key/value cache copy; caches are uploaded whole when next used. */
     public void releaseKvCopies() {
-        locked(() -> {
+        hostLocked(() -> {
             synchronize("release cache copies");
             kv.clear();
             return null;
@@ -239,7 +239,7 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             long wd = weights.device(w, true);
             begin();
             long xo = stage(x, 0, Math.toIntExact(n * in));
@@ -267,7 +267,7 @@ public final class CudaBackend implements Backend {
             fallback().getRow(table, row, out, outOffset);
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             long td = weights.device(table, true);
             begin();
             long oo = reserve(4L * cols);
@@ -289,7 +289,7 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             begin();
             long xo = stage(x, 0, Math.toIntExact(size));
             long wo = weight == null ? -1 : stage(weight, 0, dim);
@@ -315,7 +315,7 @@ public final class CudaBackend implements Backend {
         if (n == 0 || heads == 0 || half == 0) {
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             begin();
             long xo = stage(x, 0, Math.toIntExact(size));
             long po = stage(positions, 0, n);
@@ -362,7 +362,7 @@ public final class CudaBackend implements Backend {
         int keys = maxKeys;
         int firstChanged = options.incrementalKvUpload() ? minPos : 0;
         int cacheRows = maxPos + 1;
-        locked(() -> {
+        hostLocked(() -> {
             begin();
             long qo = stage(q, 0, Math.toIntExact(rows));
             long po = stage(positions, 0, n);
@@ -389,7 +389,7 @@ public final class CudaBackend implements Backend {
         if (len == 0) {
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             begin();
             long go = stage(gate, 0, len);
             long uo = stage(up, 0, len);
@@ -410,7 +410,7 @@ public final class CudaBackend implements Backend {
         if (len == 0) {
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             begin();
             long xo = stage(x, offset, len);
             commit();
@@ -441,7 +441,7 @@ public final class CudaBackend implements Backend {
         if (n == 0) {
             return;
         }
-        locked(() -> {
+        hostLocked(() -> {
             begin();
             long lo = stage(logits, 0, n * experts);
             long eo = reserve(4L * n * k);
@@ -514,7 +514,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         int rowsMax = maxRows;
-        locked(() -> {
+        hostLocked(() -> {
             long[] gate = new long[e];
             long[] up = new long[e];
             long[] down = new long[e];
@@ -634,7 +634,7 @@ public final class CudaBackend implements Backend {
 
     /** Waits until everything enqueued so far has run. */
     public void synchronize() {
-        locked(() -> {
+        hostLocked(() -> {
             synchronize("synchronize");
             return null;
         });
@@ -650,10 +650,7 @@ public final class CudaBackend implements Backend {
     // ---- package-private services for DeviceArray, CudaGraph and the benchmark --------------------------------
 
     void upload(DeviceArray a, float[] src, int offset, int len) {
-        locked(() -> {
-            if (capturing) {
-                throw new IllegalStateException("cannot copy to the device while capturing a graph");
-            }
+        hostLocked(() -> {
             begin();
             long so = stage(src, offset, len);
             commit();
@@ -664,10 +661,7 @@ public final class CudaBackend implements Backend {
     }
 
     void download(DeviceArray a, float[] dst, int offset, int len) {
-        locked(() -> {
-            if (capturing) {
-                throw new IllegalStateException("cannot copy from the device while capturing a graph");
-            }
+        hostLocked(() -> {
             begin();
             long oo = reserve(4L * len);
             commit();
@@ -679,7 +673,7 @@ public final class CudaBackend implements Backend {
     }
 
     void free(DeviceArray a) {
-        locked(() -> {
+        hostLocked(() -> {
             if (arrays.remove(a)) {
                 freeDevice(a.address());
             }
@@ -698,12 +692,29 @@ public final class CudaBackend implements Backend {
             rt.useDevice(device.ordinal());
             rt.beginCapture(stream);
             capturing = true;
-            MemorySegment graph;
+            Throwable failure = null;
             try {
                 enqueue.run();
+            } catch (RuntimeException | Error e) {
+                failure = e;
             } finally {
                 capturing = false;
-                graph = rt.endCapture(stream); // always end, so the stream is usable again
+            }
+            MemorySegment graph;
+            try {
+                graph = rt.endCapture(stream); // always ended, so the stream is usable again
+            } catch (CudaException e) {
+                if (failure != null) {
+                    failure.addSuppressed(e);
+                    throw CudaRuntime.rethrow(failure);
+                }
+                throw e;
+            }
+            if (failure != null) {
+                if (!graph.equals(MemorySegment.NULL)) {
+                    rt.graphDestroy(graph);
+                }
+                throw CudaRuntime.rethrow(failure);
             }
             try {
                 return new CudaGraph(this, rt.graphInstantiate(graph));
@@ -723,7 +734,7 @@ public final class CudaBackend implements Backend {
     }
 
     void destroy(MemorySegment exec) {
-        locked(() -> {
+        hostLocked(() -> {
             synchronize("graph destroy");
             rt.graphExecDestroy(exec);
             return null;
@@ -732,7 +743,7 @@ public final class CudaBackend implements Backend {
 
     /** Milliseconds of GPU time that {@code enqueue}'s work takes, measured with events around it. */
     float timeMillis(Runnable enqueue) {
-        return locked(() -> {
+        return hostLocked(() -> {
             MemorySegment start = rt.eventCreate();
             MemorySegment end = rt.eventCreate();
             try {
@@ -905,6 +916,20 @@ public final class CudaBackend implements Backend {
 
     private interface Body<T> {
         T run();
+    }
+
+    /** For work that copies host arrays or waits for the device, which a graph capture cannot contain. */
+    private <T> T hostLocked(Body<T> body) {
+        lock.lock();
+        try {
+            if (capturing) {
+                throw new IllegalStateException("host-array ops, copies and waits cannot run while a CUDA graph is"
+                        + " being captured: only the enqueue* ops can");
+            }
+            return locked(body);
+        } finally {
+            lock.unlock();
+        }
     }
 
     private <T> T locked(Body<T> body) {
