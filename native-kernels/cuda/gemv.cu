@@ -1,9 +1,10 @@
 /*
  * Matrix-vector products for few activation rows (decode, lightly loaded experts). One warp computes
  * GEMV_ROWS output rows; its lanes take consecutive units of each weight row (see quant.cuh), so each
- * load instruction of the warp reads a contiguous stretch of the row, and each activation value loaded
- * is used for GEMV_ROWS weight rows. Activation rows go NR at a time (NR = 1 or 8); weights are
- * dequantized exactly and summed in f32.
+ * load instruction of the warp reads a contiguous stretch of the row. The GEMV_ROWS rows read the same
+ * activation values (no store intervenes, so the repeated loads can be merged, and they hit L1 if not),
+ * which keeps activation traffic below weight traffic. Activation rows go NR at a time (NR = 1 or 8);
+ * weights are dequantized exactly and summed in f32.
  */
 #include "common.cuh"
 #include "matmul.cuh"

@@ -17,8 +17,30 @@ public final class Cuda {
      * runtime it was built against on first use.
      */
     public static List<CudaDevice> devices() throws CudaUnavailableException {
-        CudaKernels k = CudaKernels.load();
-        CudaRuntime rt = k.runtime;
+        CudaRuntime rt = CudaKernels.load().runtime;
+        int count = count(rt);
+        List<CudaDevice> out = new ArrayList<>();
+        for (int d = 0; d < count; d++) {
+            out.add(query(rt, d));
+        }
+        return out;
+    }
+
+    /**
+     * Device {@code ordinal}, or why it cannot be used. Only that device is queried (querying starts a CUDA
+     * context on the device, which costs memory on every GPU touched).
+     */
+    public static CudaDevice device(int ordinal) throws CudaUnavailableException {
+        CudaRuntime rt = CudaKernels.load().runtime;
+        int count = count(rt);
+        if (ordinal < 0 || ordinal >= count) {
+            throw new CudaUnavailableException("no CUDA device " + ordinal + " (" + count + " present)");
+        }
+        return query(rt, ordinal);
+    }
+
+    /** The number of devices, at least one, or why there are none usable. */
+    private static int count(CudaRuntime rt) throws CudaUnavailableException {
         int[] count = new int[1];
         int rc = rt.deviceCount(count);
         if (rc != 0) {
@@ -31,26 +53,13 @@ public final class Cuda {
         if (count[0] == 0) {
             throw new CudaUnavailableException("no CUDA device (cudaGetDeviceCount found none)");
         }
-        List<CudaDevice> out = new ArrayList<>();
-        for (int d = 0; d < count[0]; d++) {
-            out.add(query(rt, d));
-        }
-        return out;
+        return count[0];
     }
 
-    /** Device {@code ordinal}, or why it cannot be used. */
-    public static CudaDevice device(int ordinal) throws CudaUnavailableException {
-        List<CudaDevice> all = devices();
-        if (ordinal < 0 || ordinal >= all.size()) {
-            throw new CudaUnavailableException("no CUDA device " + ordinal + " (" + all.size() + " present)");
-        }
-        return all.get(ordinal);
-    }
-
-    /** Null when CUDA is usable here; otherwise the reason, for logs and test skips. */
+    /** Null when CUDA is usable here (device 0 can be queried); otherwise the reason, for logs and test skips. */
     public static String unavailableReason() {
         try {
-            devices();
+            device(0);
             return null;
         } catch (CudaUnavailableException e) {
             return e.getMessage();

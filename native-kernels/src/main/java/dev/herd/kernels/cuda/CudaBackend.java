@@ -927,8 +927,27 @@ public final class CudaBackend implements Backend {
                         + " being captured: only the enqueue* ops can");
             }
             return locked(body);
+        } catch (RuntimeException | Error e) {
+            settleAfterFailure();
+            throw e;
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * After an op failed half-way, waits for whatever it had enqueued, so no copy is still reading or writing
+     * the staging buffers when the next op reuses (or regrows) them.
+     */
+    private void settleAfterFailure() {
+        pending.clear();
+        ioInputEnd = -1;
+        if (broken == null && !closed) {
+            try {
+                synchronize("recovery after a failed op");
+            } catch (CudaException ignored) {
+                // recorded as broken by synchronize
+            }
         }
     }
 
