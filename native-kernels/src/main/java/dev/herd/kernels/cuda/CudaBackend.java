@@ -922,14 +922,16 @@ public final class CudaBackend implements Backend {
     private <T> T hostLocked(Body<T> body) {
         lock.lock();
         try {
-            if (capturing) {
+            if (capturing) { // refused before touching the stream: a wait would invalidate the capture
                 throw new IllegalStateException("host-array ops, copies and waits cannot run while a CUDA graph is"
                         + " being captured: only the enqueue* ops can");
             }
-            return locked(body);
-        } catch (RuntimeException | Error e) {
-            settleAfterFailure();
-            throw e;
+            try {
+                return locked(body);
+            } catch (RuntimeException | Error e) {
+                settleAfterFailure();
+                throw e;
+            }
         } finally {
             lock.unlock();
         }
