@@ -97,9 +97,12 @@ nvcc="${HERD_NVCC:-$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvc
 if [[ -x "$nvcc" ]]; then
     sm="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1 | tr -d ' .')"
     say "building the CUDA kernels for sm_$sm with $nvcc"
-    HERD_NVCC="$nvcc" HERD_CUDA_ARCHS="$sm" bash "$root/native-kernels/cuda/build.sh" "$work/kernels" >&2
-    lib="$(ls "$work"/kernels/native/*/libherd_cuda.so 2>/dev/null | head -n 1)"
-    [[ -n "$lib" ]] && props=(-Dherd.cuda.library="$lib")
+    if HERD_NVCC="$nvcc" HERD_CUDA_ARCHS="$sm" bash "$root/native-kernels/cuda/build.sh" "$work/kernels" >&2; then
+        lib="$(ls "$work"/kernels/native/*/libherd_cuda.so 2>/dev/null | head -n 1)"
+        [[ -n "$lib" ]] && props=(-Dherd.cuda.library="$lib")
+    else
+        say "building with $nvcc failed: using the kernels inside $jar"
+    fi
 else
     has_kernels "$jar" || die "$jar has no CUDA kernels and there is no nvcc here to build them"
     say "no nvcc here: using the kernels inside $jar"
