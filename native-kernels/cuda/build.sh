@@ -115,7 +115,7 @@ for pid in "${pids[@]}"; do
     wait "$pid" || failed=1
 done
 if [[ $failed -ne 0 ]]; then
-    echo "CUDA kernel compilation failed" >&2
+    echo "CUDA kernel compilation failed (nvcc output above); -Dherd.cuda.skip=true builds without the CUDA kernels" >&2
     exit 1
 fi
 "$nvcc" -shared --cudart shared "${gencode[@]}" -o "$tmp/libherd_cuda.so" "${objs[@]}"
