@@ -5,6 +5,8 @@ import dev.herd.kernels.Backends;
 import dev.herd.kernels.NativeBackend;
 import dev.herd.kernels.NativeUnavailableException;
 import dev.herd.kernels.ReferenceBackend;
+import dev.herd.kernels.cuda.CudaBackend;
+import dev.herd.kernels.cuda.CudaUnavailableException;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -12,7 +14,8 @@ import java.io.PrintStream;
 /** The {@code --backend} and {@code --threads} options every command that computes shares. */
 final class BackendOptions {
     @Option(names = "--backend", defaultValue = "auto",
-            description = "auto (native CPU kernels when available), native, or reference (default ${DEFAULT-VALUE})")
+            description = "auto (native CPU kernels when available), native, reference, cuda (CUDA device 0; cuda:N for"
+                    + " device N), or gpu (CUDA when a device is present, else as auto) (default ${DEFAULT-VALUE})")
     String backend;
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
@@ -23,9 +26,32 @@ final class BackendOptions {
             case "reference" -> new ReferenceBackend(n);
             case "auto" -> Backends.best(n, line -> log.println("herd: " + line));
             case "native" -> loadNative(n, log);
-            default -> throw new IllegalArgumentException("unknown backend '" + backend
-                    + "'; choose auto, native or reference");
+            case "gpu" -> Backends.preferCuda(n, line -> log.println("herd: " + line));
+            default -> {
+                if (backend.equals("cuda") || backend.startsWith("cuda:")) {
+                    yield loadCuda(backend, log);
+                }
+                throw new IllegalArgumentException("unknown backend '" + backend
+                        + "'; choose auto, native, reference, cuda, cuda:N or gpu");
+            }
         };
+    }
+
+    /** {@code --backend cuda[:N]}: that CUDA device or a clear error, never a silent fallback. */
+    private static Backend loadCuda(String spec, PrintStream log) {
+        int device;
+        try {
+            device = spec.equals("cuda") ? 0 : Integer.parseInt(spec.substring("cuda:".length()));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("bad CUDA device in --backend " + spec + "; use cuda or cuda:N");
+        }
+        try {
+            CudaBackend b = CudaBackend.open(device);
+            log.println("herd: using CUDA kernels on " + b.device().describe());
+            return b;
+        } catch (CudaUnavailableException e) {
+            throw new IllegalArgumentException("CUDA backend unavailable: " + e.getMessage());
+        }
     }
 
     /** {@code --backend native}: the native kernels or a clear error, never a silent fallback. */

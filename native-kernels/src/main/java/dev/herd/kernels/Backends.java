@@ -1,5 +1,8 @@
 package dev.herd.kernels;
 
+import dev.herd.kernels.cuda.CudaBackend;
+import dev.herd.kernels.cuda.CudaUnavailableException;
+
 import java.lang.System.Logger.Level;
 import java.util.function.Consumer;
 
@@ -31,6 +34,22 @@ public final class Backends {
             report.accept("native kernels unavailable (" + e.getMessage() + "); using the plain-Java reference backend ("
                     + threads + " threads)");
             return new ReferenceBackend(threads);
+        }
+    }
+
+    /**
+     * The CUDA backend on the first device when CUDA is usable here, reporting the device taken (name,
+     * compute capability, memory); otherwise {@link #best(int, Consumer)}, after a line saying why CUDA was
+     * not taken. {@code threads} applies to the CPU fallback only.
+     */
+    public static Backend preferCuda(int threads, Consumer<String> report) {
+        try {
+            CudaBackend b = CudaBackend.open(0);
+            report.accept("using CUDA kernels on " + b.device().describe());
+            return b;
+        } catch (CudaUnavailableException e) {
+            report.accept("CUDA not available (" + e.getMessage() + "); using the CPU");
+            return best(threads, report);
         }
     }
 }
