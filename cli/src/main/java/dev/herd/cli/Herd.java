@@ -1,6 +1,7 @@
 package dev.herd.cli;
 
 import dev.herd.model.weights.ModelFormatException;
+import dev.herd.shard.weights.WeightFetchException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -34,7 +35,7 @@ public final class Herd implements Runnable {
         CommandLine cl = new CommandLine(new Herd());
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof ModelFormatException
-                    || e instanceof java.io.UncheckedIOException) {
+                    || e instanceof java.io.UncheckedIOException || e instanceof WeightFetchException) {
                 line.getErr().println("herd " + line.getCommandName() + ": " + e.getMessage());
                 return 2;
             }

@@ -16,7 +16,15 @@ import dev.herd.model.load.ModelFiles;
 import dev.herd.model.testmodel.TestModelSpec;
 import dev.herd.model.testmodel.TestModelWriter;
 import dev.herd.model.weights.ModelWeights;
+import dev.herd.proto.v1.Hello;
+import dev.herd.proto.v1.NodeRole;
+import dev.herd.proto.v1.ShardServiceGrpc;
+import dev.herd.proto.v1.StatsRequest;
+import dev.herd.proto.v1.WeightCounters;
+import dev.herd.shard.NodeIdentity;
+import dev.herd.shard.PeerChannels;
 import dev.herd.shard.discovery.ClusterSettings;
+import io.grpc.ManagedChannel;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -131,6 +139,68 @@ class ClusterEndToEndTest {
             assertTrue(next.nodes().keySet().stream().noneMatch(n -> n.value().equals("node-0")),
                     "the new plan must not use the dead node: " + ClusterEngine.describe(next));
             assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "tokens after re-planning");
+        }
+    }
+
+    @Test
+    void nodesWithoutTheModelFileFetchTheirPartsAndTheClusterStillEqualsOneProcess() throws Exception {
+        Path model = write(Architecture.MIXTRAL);
+        int[] expected = reference(model);
+        Set<String> fetching = Set.of("node-2", "node-3");
+        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS, Set.of(2, 3));
+        int coordinatorPort = cluster.coordinatorPort;
+        ClusterModel served = ClusterModel.open(model);
+        long t0 = System.nanoTime();
+        try (ClusterSupervisor supervisor = ClusterSupervisor.start(
+                new ClusterSettings(cluster.name, "127.0.0.1", coordinatorPort, cluster.seeds), "herd-coordinator-" + coordinatorPort);
+             ClusterEngine engine = ClusterEngine.start(supervisor, served,
+                     ClusterEngine.Settings.of(NODES, PlanOptions.defaults().withKvContextTokens(CONTEXT)), System.out)) {
+            ShardPlan plan;
+            try {
+                plan = engine.awaitServing(Duration.ofSeconds(90));
+            } catch (IllegalStateException e) {
+                throw new AssertionError(e.getMessage() + "\n" + nodeLogs(), e);
+            }
+            double ready = (System.nanoTime() - t0) / 1e9;
+            assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "greedy tokens of the cluster against one process");
+
+            // each node's weight counters, over the Stats call
+            Hello hello = new NodeIdentity("test", served.digest()).hello(plan.epoch(), NodeRole.NODE_ROLE_COORDINATOR);
+            long received = 0;
+            long servedBytes = 0;
+            int fetchersUsed = 0;
+            for (var n : supervisor.view().nodes().entrySet()) {
+                ManagedChannel ch = PeerChannels.open(n.getValue().grpcAddress());
+                try {
+                    WeightCounters w = ShardServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
+                            .stats(StatsRequest.newBuilder().setHello(hello).build()).getWeights();
+                    String id = n.getKey().value();
+                    boolean used = plan.nodes().containsKey(n.getKey());
+                    System.out.printf(Locale.ROOT, "CLUSTER FETCH %s (%s, %s): resolved %d tensors / %d B, received %d"
+                                    + " / %d B, served %d B%n", id, fetching.contains(id) ? "fetching" : "model file",
+                            used ? "in the plan" : "not in the plan", w.getResolvedTensors(), w.getResolvedBytes(),
+                            w.getReceivedTensors(), w.getReceivedBytes(), w.getServedBytes());
+                    if (fetching.contains(id)) {
+                        assertEquals(0, w.getServedBytes(), id + " serves no weights");
+                        if (used) {
+                            fetchersUsed++;
+                            assertTrue(w.getReceivedBytes() > 0, id + " received its part");
+                            // everything fetched is used: the part's tensors and no other
+                            assertEquals(w.getResolvedTensors(), w.getReceivedTensors(), id);
+                            assertEquals(w.getResolvedBytes(), w.getReceivedBytes(), id);
+                        }
+                        received += w.getReceivedBytes();
+                    } else {
+                        assertEquals(0, w.getReceivedBytes(), id + " reads its model file");
+                        servedBytes += w.getServedBytes();
+                    }
+                } finally {
+                    ch.shutdownNow();
+                }
+            }
+            System.out.printf(Locale.ROOT, "CLUSTER FETCH: %s; serving after %.1f s%n", ClusterEngine.describe(plan), ready);
+            assertTrue(fetchersUsed > 0, "the plan must use a fetching node: " + ClusterEngine.describe(plan));
+            assertEquals(received, servedBytes, "bytes the holders served against bytes the fetchers received");
         }
     }
 
