@@ -98,6 +98,9 @@ final class ShardCommand implements Callable<Integer> {
         if (weights.model != null && (weightsCache != null || modelDigest != null)) {
             throw new IllegalArgumentException("--weights-cache and --model-digest go with --fetch-weights, not --model");
         }
+        if (holderWaitS < 0) {
+            throw new IllegalArgumentException("--holder-wait-s must not be negative, got " + holderWaitS);
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Deque<AutoCloseable> opened = new ArrayDeque<>(); // closed last-opened first
         AtomicReference<NodeMembership> joined = new AtomicReference<>();

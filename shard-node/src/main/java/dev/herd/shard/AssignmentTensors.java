@@ -1,15 +1,18 @@
 package dev.herd.shard;
 
+import dev.herd.kernels.Tensor;
 import dev.herd.model.config.ModelConfig;
 import dev.herd.model.config.QkNorm;
 import dev.herd.model.safetensors.SafetensorsFile;
 import dev.herd.model.weights.CheckpointFormat;
 import dev.herd.model.weights.ModelWeights;
 import dev.herd.model.weights.TensorNames;
+import dev.herd.model.weights.WeightStore;
 import dev.herd.shard.weights.TensorIndex;
 
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -96,14 +99,14 @@ public final class AssignmentTensors {
     }
 
     /** The index's names as a store, for {@link TensorNames#of}, which looks at names only. */
-    private record NamesOnly(TensorIndex index) implements dev.herd.model.weights.WeightStore {
+    private record NamesOnly(TensorIndex index) implements WeightStore {
         @Override
         public Set<String> names() {
             return index.names();
         }
 
         @Override
-        public java.util.Optional<dev.herd.kernels.Tensor> find(String name) {
+        public Optional<Tensor> find(String name) {
             throw new UnsupportedOperationException("names only");
         }
 

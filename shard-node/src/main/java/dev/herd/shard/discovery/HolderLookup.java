@@ -73,7 +73,12 @@ public final class HolderLookup {
         config.getConnectionStrategyConfig().getConnectionRetryConfig()
                 .setClusterConnectTimeoutMillis(Math.max(1, wait.toMillis()));
         long deadline = System.nanoTime() + wait.toNanos();
-        HazelcastInstance client = HazelcastClient.newHazelcastClient(config);
+        HazelcastInstance client;
+        try {
+            client = HazelcastClient.newHazelcastClient(config);
+        } catch (IllegalStateException e) {
+            return new Found(Map.of()); // no member reachable within the wait: nothing is served, as far as we know
+        }
         try {
             while (true) {
                 Found found = new Found(holders(client.getCluster().getMembers().stream()

@@ -56,6 +56,7 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class TensorCache implements AutoCloseable {
     static final String PART = ".part";
     static final String SHA = ".sha256";
+    private static final String TMP = ".tmp";
     private static final String GGUF_METADATA = "metadata.gguf";
     private static final String LOCK = ".lock";
     private static final int GGUF_MAGIC = 0x46554747;
@@ -358,7 +359,7 @@ public final class TensorCache implements AutoCloseable {
             return;
         }
         Path index = dir.resolve(ShardIndex.FILE_NAME);
-        Path tmp = dir.resolve(ShardIndex.FILE_NAME + ".tmp");
+        Path tmp = dir.resolve(ShardIndex.FILE_NAME + TMP);
         new ShardIndex(weightMap, Map.of("total_size", manifest.index().bytes(weightMap.keySet()))).write(tmp);
         try {
             move(tmp, index);
@@ -412,12 +413,16 @@ public final class TensorCache implements AutoCloseable {
         }
     }
 
-    /** Drops leftovers of an interrupted run that cannot be resumed (a sidecar without its tensor). */
+    /**
+     * Drops leftovers of an interrupted run that cannot be resumed: a sidecar without its tensor, a file half
+     * written before its atomic rename.
+     */
     private void removeStale() throws IOException {
         try (var files = Files.list(dir)) {
             for (Path p : (Iterable<Path>) files::iterator) {
                 String n = p.getFileName().toString();
-                if (n.endsWith(SHA) && !Files.exists(p.resolveSibling(n.substring(0, n.length() - SHA.length())))) {
+                if ((n.endsWith(SHA) && !Files.exists(p.resolveSibling(n.substring(0, n.length() - SHA.length()))))
+                        || n.endsWith(TMP)) {
                     deleteQuietly(p);
                 }
             }
@@ -510,7 +515,7 @@ public final class TensorCache implements AutoCloseable {
     }
 
     private static void writeAtomically(Path file, byte[] data) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Path tmp = file.resolveSibling(file.getFileName() + TMP);
         Files.write(tmp, data);
         move(tmp, file);
     }

@@ -23,6 +23,7 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
@@ -93,7 +94,7 @@ public final class WeightTransferService extends WeightTransferGrpc.WeightTransf
                 return b.build();
             }
             // the holder's order, as the proto promises, whatever order the names were asked in
-            Set<String> asked = new java.util.HashSet<>(request.getNamesList());
+            Set<String> asked = new HashSet<>(request.getNamesList());
             for (StoredTensor t : held.index().tensors()) {
                 if (asked.contains(t.name())) {
                     b.addTensors(t.toProto(held.knownSha256(t.name()).orElse("")));
