@@ -69,7 +69,12 @@ public final class HolderLookup {
         config.setClusterName(settings.clusterName());
         config.setProperty("hazelcast.logging.type", "jdk");
         config.setProperty("hazelcast.phone.home.enabled", "false");
-        config.getNetworkConfig().setAddresses(new ArrayList<>(settings.seeds()));
+        // this node's own member address is a seed too, but nothing listens there until it joins
+        List<String> seeds = new ArrayList<>(settings.seeds());
+        if (settings.port() > 0) {
+            seeds.remove(settings.bindHost() + ":" + settings.port());
+        }
+        config.getNetworkConfig().setAddresses(seeds);
         config.getConnectionStrategyConfig().getConnectionRetryConfig()
                 .setClusterConnectTimeoutMillis(Math.max(1, wait.toMillis()));
         long deadline = System.nanoTime() + wait.toNanos();

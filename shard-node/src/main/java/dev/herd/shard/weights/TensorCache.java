@@ -1,9 +1,6 @@
 package dev.herd.shard.weights;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
-import dev.herd.kernels.DType;
 import dev.herd.kernels.Tensor;
 import dev.herd.model.config.GgufConfigReader;
 import dev.herd.model.config.HfConfigReader;
@@ -59,9 +56,6 @@ public final class TensorCache implements AutoCloseable {
     private static final String TMP = ".tmp";
     private static final String GGUF_METADATA = "metadata.gguf";
     private static final String LOCK = ".lock";
-    private static final int GGUF_MAGIC = 0x46554747;
-    private static final int GGUF_ALIGNMENT = 32;
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Where a tensor stands in the cache. */
     public enum State { ABSENT, PARTIAL, STORED, VERIFIED }
@@ -142,7 +136,8 @@ public final class TensorCache implements AutoCloseable {
             return HfConfigReader.read(dir);
         }
         byte[] header = m.files().get(ModelFileNames.GGUF_HEADER).clone();
-        if (header.length < 24 || ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN).getInt(0) != GGUF_MAGIC) {
+        if (header.length < 24
+                || ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN).getInt(0) != SingleTensorFiles.GGUF_MAGIC) {
             throw new ModelFormatException("the GGUF header a holder sent is not a GGUF header (" + header.length
                     + " bytes)");
         }
@@ -458,52 +453,7 @@ public final class TensorCache implements AutoCloseable {
 
     /** The header of a tensor's file, deterministic so a resumed part file's data length is known. */
     byte[] header(String name) {
-        StoredTensor t = manifest.index().get(name);
-        return manifest.format() == CheckpointFormat.GGUF ? ggufHeader(t) : safetensorsHeader(t);
-    }
-
-    private static byte[] safetensorsHeader(StoredTensor t) {
-        ObjectNode root = JSON.createObjectNode();
-        ObjectNode e = root.putObject(t.name());
-        e.put("dtype", t.dtype());
-        var shape = e.putArray("shape");
-        for (long d : t.shape()) {
-            shape.add(d);
-        }
-        e.putArray("data_offsets").add(0).add(t.byteSize());
-        byte[] json = root.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (json.length + 7) / 8 * 8;
-        ByteBuffer b = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-        b.putLong(padded).put(json);
-        while (b.hasRemaining()) {
-            b.put((byte) ' ');
-        }
-        return b.array();
-    }
-
-    private static byte[] ggufHeader(StoredTensor t) {
-        DType type;
-        try {
-            type = DType.valueOf(t.dtype());
-        } catch (IllegalArgumentException e) {
-            type = null;
-        }
-        if (type == null || type.ggmlType() < 0) {
-            throw new ModelFormatException("tensor '" + t.name() + "' has type " + t.dtype()
-                    + ", which a GGUF file cannot hold");
-        }
-        byte[] name = t.name().getBytes(StandardCharsets.UTF_8);
-        long[] shape = t.shape();
-        int size = 4 + 4 + 8 + 8 + 8 + name.length + 4 + 8 * shape.length + 4 + 8;
-        int padded = (size + GGUF_ALIGNMENT - 1) / GGUF_ALIGNMENT * GGUF_ALIGNMENT;
-        ByteBuffer b = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(GGUF_MAGIC).putInt(3).putLong(1).putLong(0);
-        b.putLong(name.length).put(name).putInt(shape.length);
-        for (int i = shape.length - 1; i >= 0; i--) {
-            b.putLong(shape[i]); // ne[0] is the innermost dimension
-        }
-        b.putInt(type.ggmlType()).putLong(0);
-        return b.array();
+        return SingleTensorFiles.header(manifest.format(), manifest.index().get(name));
     }
 
     private static long writeFully(FileChannel ch, ByteBuffer b, long position) throws IOException {
