@@ -50,8 +50,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A cluster of four shard node processes on loopback, each advertising room for about a third of the model, so
  * the planner must split it: the coordinator plans, assigns over gRPC, waits for every node's Ready and
  * generates 64 greedy tokens that must equal one process's {@link GreedyDecoder} exactly (F32 on the wire).
- * Once through {@code herd cluster-generate} (Mixtral-shaped model) and once through {@link ClusterEngine}
- * directly (Llama 4-shaped model).
+ * Once through {@code herd cluster-generate} (Mixtral-shaped model, two of the four nodes started with
+ * {@code --fetch-weights}: they have no model file and fetch their parts from the other two) and once through
+ * {@link ClusterEngine} directly (Llama 4-shaped model, every node reading the file).
  */
 @Timeout(value = 150, unit = TimeUnit.SECONDS)
 class ClusterEndToEndTest {
@@ -78,7 +79,7 @@ class ClusterEndToEndTest {
     void mixtralThroughClusterGenerateEqualsOneProcess() throws Exception {
         Path model = write(Architecture.MIXTRAL);
         int[] expected = reference(model);
-        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS);
+        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS, Set.of(2, 3));
         int coordinatorPort = cluster.coordinatorPort;
         StringWriter out = new StringWriter();
         long t0 = System.nanoTime();
@@ -101,6 +102,47 @@ class ClusterEndToEndTest {
         // two layers cannot be cut into more than two stages, so with a third of the model per node the planner
         // (a pure function of these sizes) has to put experts on nodes other than their layer's stage
         assertTrue(json.get("remote_experts").asInt() > 0, "the plan must serve experts remotely: " + json);
+        assertWeightsCameFromTheHolders(ClusterModel.open(model).digest(), Set.of("node-2", "node-3"), json);
+    }
+
+    /**
+     * Over {@code Stats}: the nodes without the file received exactly what they resolved (their parts' tensors,
+     * nothing more) and served nothing; the nodes with the file received nothing and served, together, what the
+     * others received.
+     */
+    void assertWeightsCameFromTheHolders(String digest, Set<String> fetching, JsonNode plan) throws IOException {
+        Hello hello = new NodeIdentity("test", digest).hello(0, NodeRole.NODE_ROLE_COORDINATOR);
+        long received = 0;
+        long served = 0;
+        int fetchersUsed = 0;
+        for (Path log : cluster.logs()) {
+            String ready = Files.readAllLines(log).stream().filter(l -> l.contains(": ready, grpc at ")).findFirst()
+                    .orElseThrow(() -> new AssertionError(log + " has no ready line\n" + nodeLogs()));
+            String id = ready.substring("herd shard ".length(), ready.indexOf(": ready"));
+            ManagedChannel ch = PeerChannels.open(ready.substring(ready.lastIndexOf(' ') + 1));
+            try {
+                WeightCounters w = ShardServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .stats(StatsRequest.newBuilder().setHello(hello).build()).getWeights();
+                System.out.printf(Locale.ROOT, "CLUSTER WEIGHTS %s (%s): resolved %d tensors / %d B, received %d / %d B,"
+                                + " served %d B%n", id, fetching.contains(id) ? "fetching" : "model file",
+                        w.getResolvedTensors(), w.getResolvedBytes(), w.getReceivedTensors(), w.getReceivedBytes(),
+                        w.getServedBytes());
+                if (fetching.contains(id)) {
+                    assertEquals(0, w.getServedBytes(), id + " serves no weights");
+                    assertEquals(w.getResolvedTensors(), w.getReceivedTensors(), id + ": tensors fetched and used");
+                    assertEquals(w.getResolvedBytes(), w.getReceivedBytes(), id + ": bytes fetched and used");
+                    fetchersUsed += w.getReceivedBytes() > 0 ? 1 : 0;
+                    received += w.getReceivedBytes();
+                } else {
+                    assertEquals(0, w.getReceivedBytes(), id + " reads its model file");
+                    served += w.getServedBytes();
+                }
+            } finally {
+                ch.shutdownNow();
+            }
+        }
+        assertTrue(fetchersUsed > 0, "the plan must give a fetching node a part: " + plan);
+        assertEquals(received, served, "bytes the holders served against bytes the fetchers received");
     }
 
     @Test
@@ -139,68 +181,6 @@ class ClusterEndToEndTest {
             assertTrue(next.nodes().keySet().stream().noneMatch(n -> n.value().equals("node-0")),
                     "the new plan must not use the dead node: " + ClusterEngine.describe(next));
             assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "tokens after re-planning");
-        }
-    }
-
-    @Test
-    void nodesWithoutTheModelFileFetchTheirPartsAndTheClusterStillEqualsOneProcess() throws Exception {
-        Path model = write(Architecture.MIXTRAL);
-        int[] expected = reference(model);
-        Set<String> fetching = Set.of("node-2", "node-3");
-        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS, Set.of(2, 3));
-        int coordinatorPort = cluster.coordinatorPort;
-        ClusterModel served = ClusterModel.open(model);
-        long t0 = System.nanoTime();
-        try (ClusterSupervisor supervisor = ClusterSupervisor.start(
-                new ClusterSettings(cluster.name, "127.0.0.1", coordinatorPort, cluster.seeds), "herd-coordinator-" + coordinatorPort);
-             ClusterEngine engine = ClusterEngine.start(supervisor, served,
-                     ClusterEngine.Settings.of(NODES, PlanOptions.defaults().withKvContextTokens(CONTEXT)), System.out)) {
-            ShardPlan plan;
-            try {
-                plan = engine.awaitServing(Duration.ofSeconds(90));
-            } catch (IllegalStateException e) {
-                throw new AssertionError(e.getMessage() + "\n" + nodeLogs(), e);
-            }
-            double ready = (System.nanoTime() - t0) / 1e9;
-            assertArrayEquals(expected, engine.generate(PROMPT, TOKENS), "greedy tokens of the cluster against one process");
-
-            // each node's weight counters, over the Stats call
-            Hello hello = new NodeIdentity("test", served.digest()).hello(plan.epoch(), NodeRole.NODE_ROLE_COORDINATOR);
-            long received = 0;
-            long servedBytes = 0;
-            int fetchersUsed = 0;
-            for (var n : supervisor.view().nodes().entrySet()) {
-                ManagedChannel ch = PeerChannels.open(n.getValue().grpcAddress());
-                try {
-                    WeightCounters w = ShardServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
-                            .stats(StatsRequest.newBuilder().setHello(hello).build()).getWeights();
-                    String id = n.getKey().value();
-                    boolean used = plan.nodes().containsKey(n.getKey());
-                    System.out.printf(Locale.ROOT, "CLUSTER FETCH %s (%s, %s): resolved %d tensors / %d B, received %d"
-                                    + " / %d B, served %d B%n", id, fetching.contains(id) ? "fetching" : "model file",
-                            used ? "in the plan" : "not in the plan", w.getResolvedTensors(), w.getResolvedBytes(),
-                            w.getReceivedTensors(), w.getReceivedBytes(), w.getServedBytes());
-                    if (fetching.contains(id)) {
-                        assertEquals(0, w.getServedBytes(), id + " serves no weights");
-                        if (used) {
-                            fetchersUsed++;
-                            assertTrue(w.getReceivedBytes() > 0, id + " received its part");
-                            // everything fetched is used: the part's tensors and no other
-                            assertEquals(w.getResolvedTensors(), w.getReceivedTensors(), id);
-                            assertEquals(w.getResolvedBytes(), w.getReceivedBytes(), id);
-                        }
-                        received += w.getReceivedBytes();
-                    } else {
-                        assertEquals(0, w.getReceivedBytes(), id + " reads its model file");
-                        servedBytes += w.getServedBytes();
-                    }
-                } finally {
-                    ch.shutdownNow();
-                }
-            }
-            System.out.printf(Locale.ROOT, "CLUSTER FETCH: %s; serving after %.1f s%n", ClusterEngine.describe(plan), ready);
-            assertTrue(fetchersUsed > 0, "the plan must use a fetching node: " + ClusterEngine.describe(plan));
-            assertEquals(received, servedBytes, "bytes the holders served against bytes the fetchers received");
         }
     }
 
