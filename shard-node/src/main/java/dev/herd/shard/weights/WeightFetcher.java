@@ -1,5 +1,6 @@
 package dev.herd.shard.weights;
 
+import dev.herd.model.weights.ModelFormatException;
 import dev.herd.proto.v1.Hello;
 import dev.herd.proto.v1.NodeRole;
 import dev.herd.proto.v1.TensorChunk;
@@ -93,7 +94,8 @@ public final class WeightFetcher implements AutoCloseable {
                     log.accept("model " + digest + " described by " + h.nodeId() + ": " + m.format() + ", "
                             + m.index().size() + " tensors; cache " + cache.dir());
                     return new WeightFetcher(cache, holders, self, channels, settings, log);
-                } catch (StatusRuntimeException | IllegalArgumentException e) {
+                } catch (StatusRuntimeException | IllegalArgumentException | ModelFormatException e) {
+                    // this holder could not describe the model it advertises: another one may
                     errors.put(h.nodeId() + " (" + h.address() + ")", e.getMessage());
                 }
             }
