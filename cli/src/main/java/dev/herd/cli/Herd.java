@@ -1,6 +1,7 @@
 package dev.herd.cli;
 
 import dev.herd.model.weights.ModelFormatException;
+import dev.herd.shard.weights.WeightFetchException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -26,10 +27,17 @@ public final class Herd implements Runnable {
 
     /** Held so the level set in main is not lost when the logger is collected. */
     private static final java.util.logging.Logger HAZELCAST_LOG = java.util.logging.Logger.getLogger("com.hazelcast");
+    /**
+     * A node started with --fetch-weights looks for holders as a Hazelcast client while the cluster may still be
+     * coming up: each refused connection is a warning that says nothing the lookup's own error would not.
+     */
+    private static final java.util.logging.Logger CLIENT_CONNECTION_LOG =
+            java.util.logging.Logger.getLogger("com.hazelcast.client.impl.connection");
 
     public static void main(String[] args) {
         // Hazelcast logs every connection at INFO; a command line shows warnings and errors only
         HAZELCAST_LOG.setLevel(java.util.logging.Level.WARNING);
+        CLIENT_CONNECTION_LOG.setLevel(java.util.logging.Level.SEVERE);
         CommandLine cl;
         try {
             cl = commandLine(SettingsSources.of(System.getenv(), Path.of(System.getProperty("user.home"))));
@@ -55,7 +63,7 @@ public final class Herd implements Runnable {
         cl.setDefaultValueProvider(sources);
         cl.setExecutionExceptionHandler((e, line, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof ModelFormatException
-                    || e instanceof java.io.UncheckedIOException) {
+                    || e instanceof java.io.UncheckedIOException || e instanceof WeightFetchException) {
                 line.getErr().println("herd " + line.getCommandName() + ": " + e.getMessage());
                 return 2;
             }

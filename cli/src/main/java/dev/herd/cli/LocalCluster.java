@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * Shard nodes as child processes on loopback (free ports), each advertising a third of the model's weights
@@ -45,6 +46,15 @@ final class LocalCluster implements AutoCloseable {
     /** @param extraJvmFlags appended to the node JVMs' flags (a later flag wins, e.g. a smaller -Xmx) */
     static LocalCluster start(Path model, int nodes, long contextTokens, String backend, Path logDir,
                               List<String> extraJvmFlags) throws IOException {
+        return start(model, nodes, contextTokens, backend, logDir, extraJvmFlags, Set.of());
+    }
+
+    /**
+     * @param fetching nodes started without the model file ({@code --fetch-weights}), each with a weight cache of
+     *                 its own under {@code logDir}: they fetch their parts from the others
+     */
+    static LocalCluster start(Path model, int nodes, long contextTokens, String backend, Path logDir,
+                              List<String> extraJvmFlags, Set<Integer> fetching) throws IOException {
         ModelShape shape = ClusterModel.open(model).shape();
         long perNode = shape.totalWeightBytes() / 3 + shape.kvBytesPerToken() * contextTokens;
         int coordinatorPort = freePort();
@@ -61,8 +71,11 @@ final class LocalCluster implements AutoCloseable {
             List<String> cmd = new ArrayList<>(List.of(java));
             cmd.addAll(JVM_FLAGS);
             cmd.addAll(extraJvmFlags);
-            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Herd.class.getName(), "shard",
-                    "--model", model.toString(), "--node-id", "node-" + i, "--host", "127.0.0.1", "--grpc-port", "0",
+            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Herd.class.getName(), "shard"));
+            cmd.addAll(fetching.contains(i)
+                    ? List.of("--fetch-weights", "--weights-cache", logDir.resolve(c.name + "-cache-node-" + i).toString())
+                    : List.of("--model", model.toString()));
+            cmd.addAll(List.of("--node-id", "node-" + i, "--host", "127.0.0.1", "--grpc-port", "0",
                     "--hz-port", Integer.toString(ports.get(i)), "--seeds", String.join(",", seeds),
                     "--cluster-name", c.name, "--memory-gb", String.format(Locale.ROOT, "%.9f", perNode / 1e9),
                     "--backend", backend, "--threads", "1"));

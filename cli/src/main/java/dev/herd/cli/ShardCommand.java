@@ -5,34 +5,74 @@ import dev.herd.model.load.ModelFiles;
 import dev.herd.shard.ModelSource;
 import dev.herd.shard.NodeMetrics;
 import dev.herd.shard.NodeSettings;
+import dev.herd.shard.PeerEndpoint;
 import dev.herd.shard.ShardNode;
 import dev.herd.shard.ShardServer;
+import dev.herd.shard.discovery.HolderLookup;
 import dev.herd.shard.discovery.NodeAdvertisement;
 import dev.herd.shard.discovery.NodeMembership;
+import dev.herd.shard.weights.TensorCache;
+import dev.herd.shard.weights.WeightFetchException;
+import dev.herd.shard.weights.WeightFetcher;
+import dev.herd.shard.weights.WeightHolders;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@code herd shard}: one shard node. It serves the gRPC shard service, joins the cluster through Hazelcast
  * advertising its capacity and gRPC address, and runs whatever part of the model the coordinator assigns it
- * until the process is stopped. Every node maps the same model file in this version and resolves only the
- * tensors of its part.
+ * until the process is stopped.
+ *
+ * <p>A node either has the model files ({@code --model}: it maps them, resolves only the tensors of its part, and
+ * serves the files' tensors to other nodes, advertising the model's digest), or has none ({@code --fetch-weights}:
+ * before joining it finds the nodes serving the model's files, opens the model from one of them, and then fetches
+ * exactly the tensors of each assignment into its weight cache, checked, before reporting ready).
  */
 @Command(name = "shard", mixinStandardHelpOptions = true,
         description = {"Run a shard node: serve the gRPC shard service, join the cluster, and load and run the part",
-                "of the model the coordinator assigns. Prints 'herd shard <id>: ready, grpc at host:port' when serving."})
+                "of the model the coordinator assigns. With --model the node reads its tensors from the model files",
+                "and serves them to other nodes; with --fetch-weights it has no model files and fetches exactly the",
+                "tensors of its part from nodes that serve them. Prints 'herd shard <id>: ready, grpc at host:port'",
+                "when serving."})
 final class ShardCommand implements Callable<Integer> {
     /** What a node keeps for itself (JVM, OS, KV caches beyond the plan's reserve) when no memory is given. */
     private static final double DEFAULT_MEMORY_SHARE = 0.8;
 
-    @Option(names = "--model", required = true, description = "model directory or .gguf file (the same on every node)")
-    Path model;
+    /** Where the weights come from: exactly one of the two. */
+    static final class Weights {
+        @Option(names = "--model", required = true, description = "model directory or .gguf file; this node reads"
+                + " its tensors from it and serves them to nodes started with --fetch-weights")
+        Path model;
+        @Option(names = "--fetch-weights", required = true, description = "this node has no model files: it fetches"
+                + " the tensors of each assignment from nodes started with --model, checks their SHA-256 and keeps"
+                + " them in --weights-cache")
+        boolean fetch;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Weights weights;
+    @Option(names = "--weights-cache", description = "with --fetch-weights: directory of fetched tensors, one"
+            + " sub-directory per model digest; reused after a restart (default: ~/.cache/herd/weights)")
+    Path weightsCache;
+    @Option(names = "--model-digest", description = "with --fetch-weights: the model to fetch, when nodes serve the"
+            + " files of several (default: the only one served)")
+    String modelDigest;
+    @Option(names = "--holder-wait-s", defaultValue = "60", description = "with --fetch-weights: how long to wait for"
+            + " a node serving the model files to join (default ${DEFAULT-VALUE})")
+    int holderWaitS;
     @Mixin
     ClusterOptions cluster;
     @Option(names = "--node-id", required = true, description = "this node's stable id in the cluster")
@@ -59,45 +99,95 @@ final class ShardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (weights.model != null && (weightsCache != null || modelDigest != null)) {
+            throw new IllegalArgumentException("--weights-cache and --model-digest go with --fetch-weights, not --model");
+        }
+        if (holderWaitS < 0) {
+            throw new IllegalArgumentException("--holder-wait-s must not be negative, got " + holderWaitS);
+        }
         CountDownLatch stopped = new CountDownLatch(1);
-        Backend backend = backendOptions.create(System.out);
-        ModelFiles files = ModelFiles.open(model);
-        ShardNode node = new ShardNode(NodeSettings.of(nodeId, backend), ModelSource.of(files));
-        ShardServer server = ShardServer.start(node, cluster.host, grpcPort);
-        io.prometheus.client.exporter.HTTPServer metrics = metricsPort == null ? null
-                : NodeMetrics.serve(node, cluster.host, metricsPort);
-        NodeMembership membership;
+        Deque<AutoCloseable> opened = new ArrayDeque<>(); // closed last-opened first
+        AtomicReference<NodeMembership> joined = new AtomicReference<>();
+        String address;
         try {
-            membership = NodeMembership.join(cluster.settings(),
-                    new NodeAdvertisement(nodeId, server.address(), memoryBytes(), "cpu", bandwidthGBps, linkGbps,
-                            rttMicros));
-        } catch (RuntimeException e) {
-            if (metrics != null) {
-                metrics.close();
+            Backend backend = backendOptions.create(System.out);
+            opened.push(backend);
+            ModelSource source;
+            if (weights.model != null) {
+                ModelFiles files = ModelFiles.open(weights.model);
+                opened.push(files);
+                source = ModelSource.of(files);
+            } else {
+                WeightFetcher fetcher = fetcher(joined);
+                opened.push(fetcher);
+                source = ModelSource.fetched(fetcher);
             }
-            server.kill();
-            node.close();
-            files.close();
-            backend.close();
+            ShardNode node = new ShardNode(NodeSettings.of(nodeId, backend), source);
+            opened.push(node);
+            ShardServer server = ShardServer.start(node, cluster.host, grpcPort);
+            opened.push(server::kill);
+            address = server.address();
+            if (metricsPort != null) {
+                io.prometheus.client.exporter.HTTPServer metrics = NodeMetrics.serve(node, cluster.host, metricsPort);
+                opened.push(metrics::close);
+                address += ", metrics at http://" + cluster.host + ":" + metrics.getPort() + "/metrics";
+            }
+            NodeAdvertisement ad = new NodeAdvertisement(nodeId, server.address(), memoryBytes(), "cpu",
+                    bandwidthGBps, linkGbps, rttMicros);
+            // only a node with the files serves them; one that fetched its part holds no more than that part
+            NodeMembership membership = NodeMembership.join(cluster.settings(),
+                    weights.model != null ? ad.servingWeights(source.digest()) : ad);
+            joined.set(membership);
+            // leave the cluster first, so the coordinator re-plans before the data path goes away
+            opened.push(membership);
+        } catch (Exception | Error e) {
+            closeAll(opened);
             throw e;
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            // leave the cluster first, so the coordinator re-plans before the data path goes away
-            membership.close();
-            if (metrics != null) {
-                metrics.close();
-            }
-            server.kill();
-            node.close();
-            files.close();
-            backend.close();
+            closeAll(opened);
             stopped.countDown();
         }, "herd-shard-shutdown"));
-        System.out.println("herd shard " + nodeId + ": ready, grpc at " + server.address()
-                + (metrics == null ? "" : ", metrics at http://" + cluster.host + ":" + metrics.getPort() + "/metrics"));
+        System.out.println("herd shard " + nodeId + ": ready, grpc at " + address);
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    /** Finds the nodes serving the model's files (before joining) and opens the model from one of them. */
+    private WeightFetcher fetcher(AtomicReference<NodeMembership> joined) throws InterruptedException {
+        HolderLookup.Found found = HolderLookup.find(cluster.settings(), modelDigest, Duration.ofSeconds(holderWaitS));
+        Map.Entry<String, List<PeerEndpoint>> chosen;
+        try {
+            chosen = found.choose(modelDigest);
+        } catch (IllegalStateException e) {
+            throw new WeightFetchException(e.getMessage() + " (after waiting " + holderWaitS + " s for one to join)");
+        }
+        String digest = chosen.getKey();
+        List<PeerEndpoint> seen = chosen.getValue();
+        // once joined, the live membership says who serves the files; before (and if none is left), who did
+        WeightHolders holders = () -> {
+            NodeMembership m = joined.get();
+            List<PeerEndpoint> live = m == null ? List.of() : m.weightHolders(digest);
+            return live.isEmpty() ? seen : live;
+        };
+        Path root = weightsCache != null ? weightsCache
+                : TensorCache.defaultRoot(Path.of(System.getProperty("user.home")));
+        return WeightFetcher.open(root, nodeId, digest, holders, WeightFetcher.Settings.defaults(), line -> {
+            System.out.println("herd shard " + nodeId + ": " + line);
+            System.out.flush();
+        });
+    }
+
+    private static void closeAll(Deque<AutoCloseable> opened) {
+        while (!opened.isEmpty()) {
+            try {
+                opened.pop().close();
+            } catch (Exception e) {
+                // shutting down: the remaining resources are still closed
+                System.err.println("herd shard: while closing: " + e);
+            }
+        }
     }
 
     private long memoryBytes() {

@@ -16,7 +16,15 @@ import dev.herd.model.load.ModelFiles;
 import dev.herd.model.testmodel.TestModelSpec;
 import dev.herd.model.testmodel.TestModelWriter;
 import dev.herd.model.weights.ModelWeights;
+import dev.herd.proto.v1.Hello;
+import dev.herd.proto.v1.NodeRole;
+import dev.herd.proto.v1.ShardServiceGrpc;
+import dev.herd.proto.v1.StatsRequest;
+import dev.herd.proto.v1.WeightCounters;
+import dev.herd.shard.NodeIdentity;
+import dev.herd.shard.PeerChannels;
 import dev.herd.shard.discovery.ClusterSettings;
+import io.grpc.ManagedChannel;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -42,8 +50,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A cluster of four shard node processes on loopback, each advertising room for about a third of the model, so
  * the planner must split it: the coordinator plans, assigns over gRPC, waits for every node's Ready and
  * generates 64 greedy tokens that must equal one process's {@link GreedyDecoder} exactly (F32 on the wire).
- * Once through {@code herd cluster-generate} (Mixtral-shaped model) and once through {@link ClusterEngine}
- * directly (Llama 4-shaped model).
+ * Once through {@code herd cluster-generate} (Mixtral-shaped model, two of the four nodes started with
+ * {@code --fetch-weights}: they have no model file and fetch their parts from the other two) and once through
+ * {@link ClusterEngine} directly (Llama 4-shaped model, every node reading the file).
  */
 @Timeout(value = 150, unit = TimeUnit.SECONDS)
 class ClusterEndToEndTest {
@@ -70,7 +79,7 @@ class ClusterEndToEndTest {
     void mixtralThroughClusterGenerateEqualsOneProcess() throws Exception {
         Path model = write(Architecture.MIXTRAL);
         int[] expected = reference(model);
-        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS);
+        cluster = LocalCluster.start(model, NODES, CONTEXT, "reference", dir, NODE_JVM_FLAGS, Set.of(2, 3));
         int coordinatorPort = cluster.coordinatorPort;
         StringWriter out = new StringWriter();
         long t0 = System.nanoTime();
@@ -93,6 +102,47 @@ class ClusterEndToEndTest {
         // two layers cannot be cut into more than two stages, so with a third of the model per node the planner
         // (a pure function of these sizes) has to put experts on nodes other than their layer's stage
         assertTrue(json.get("remote_experts").asInt() > 0, "the plan must serve experts remotely: " + json);
+        assertWeightsCameFromTheHolders(ClusterModel.open(model).digest(), Set.of("node-2", "node-3"), json);
+    }
+
+    /**
+     * Over {@code Stats}: the nodes without the file received exactly what they resolved (their parts' tensors,
+     * nothing more) and served nothing; the nodes with the file received nothing and served, together, what the
+     * others received.
+     */
+    void assertWeightsCameFromTheHolders(String digest, Set<String> fetching, JsonNode plan) throws IOException {
+        Hello hello = new NodeIdentity("test", digest).hello(0, NodeRole.NODE_ROLE_COORDINATOR);
+        long received = 0;
+        long served = 0;
+        int fetchersUsed = 0;
+        for (Path log : cluster.logs()) {
+            String ready = Files.readAllLines(log).stream().filter(l -> l.contains(": ready, grpc at ")).findFirst()
+                    .orElseThrow(() -> new AssertionError(log + " has no ready line\n" + nodeLogs()));
+            String id = ready.substring("herd shard ".length(), ready.indexOf(": ready"));
+            ManagedChannel ch = PeerChannels.open(ready.substring(ready.lastIndexOf(' ') + 1));
+            try {
+                WeightCounters w = ShardServiceGrpc.newBlockingStub(ch).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .stats(StatsRequest.newBuilder().setHello(hello).build()).getWeights();
+                System.out.printf(Locale.ROOT, "CLUSTER WEIGHTS %s (%s): resolved %d tensors / %d B, received %d / %d B,"
+                                + " served %d B%n", id, fetching.contains(id) ? "fetching" : "model file",
+                        w.getResolvedTensors(), w.getResolvedBytes(), w.getReceivedTensors(), w.getReceivedBytes(),
+                        w.getServedBytes());
+                if (fetching.contains(id)) {
+                    assertEquals(0, w.getServedBytes(), id + " serves no weights");
+                    assertEquals(w.getResolvedTensors(), w.getReceivedTensors(), id + ": tensors fetched and used");
+                    assertEquals(w.getResolvedBytes(), w.getReceivedBytes(), id + ": bytes fetched and used");
+                    fetchersUsed += w.getReceivedBytes() > 0 ? 1 : 0;
+                    received += w.getReceivedBytes();
+                } else {
+                    assertEquals(0, w.getReceivedBytes(), id + " reads its model file");
+                    served += w.getServedBytes();
+                }
+            } finally {
+                ch.shutdownNow();
+            }
+        }
+        assertTrue(fetchersUsed > 0, "the plan must give a fetching node a part: " + plan);
+        assertEquals(received, served, "bytes the holders served against bytes the fetchers received");
     }
 
     @Test

@@ -3,6 +3,8 @@ package dev.herd.shard;
 import dev.herd.kernels.Tensor;
 import dev.herd.model.config.ModelConfig;
 import dev.herd.model.weights.WeightStore;
+import dev.herd.shard.weights.StoredTensor;
+import dev.herd.shard.weights.TensorIndex;
 
 import java.lang.reflect.RecordComponent;
 import java.nio.charset.StandardCharsets;
@@ -27,9 +29,28 @@ public final class ModelDigest {
         update(sha, canonical(config));
         for (String name : new TreeSet<>(store.names())) {
             Tensor t = store.get(name);
-            update(sha, name + ' ' + t.dtype() + ' ' + Arrays.toString(t.shape()) + ' ' + t.data().byteSize());
+            update(sha, line(name, t.dtype().name(), t.shape(), t.data().byteSize()));
         }
         return HexFormat.of().formatHex(sha.digest());
+    }
+
+    /**
+     * The same digest from a holder's tensor index, as a node that has no model files computes it to check what
+     * a holder described. Equal to {@link #of(ModelConfig, WeightStore)} because the formats' type names of the
+     * types Herd reads are Herd's own type names.
+     */
+    public static String of(ModelConfig config, TensorIndex index) {
+        MessageDigest sha = sha256();
+        update(sha, canonical(config));
+        for (String name : new TreeSet<>(index.names())) {
+            StoredTensor t = index.get(name);
+            update(sha, line(name, t.dtype(), t.shape(), t.byteSize()));
+        }
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    private static String line(String name, String dtype, long[] shape, long bytes) {
+        return name + ' ' + dtype + ' ' + Arrays.toString(shape) + ' ' + bytes;
     }
 
     /**

@@ -59,11 +59,13 @@ final class NodePart {
         try {
             ModelWeights stageWeights = null;
             if (a.isStage()) {
-                stageWeights = new ModelWeights(c, model.store(), model.format(), a.layers().start(), a.layers().end());
+                stageWeights = ModelWeights.part(c, model.store(), model.format(),
+                        ModelWeights.Part.stage(a.layers().start(), a.layers().end(), a.embedding(), a.lmHead()));
                 opened.add(stageWeights);
             }
             // Held experts of layers outside the stage's range get weights of their own, one per contiguous run
-            // of such layers, so an expert node resolves exactly the layers whose experts it holds.
+            // of such layers, holding nothing but those experts (no attention, no router), so an expert node
+            // resolves exactly the experts it holds.
             Map<Integer, LocalExpertRunner> hostRunners = new HashMap<>();
             TreeSet<Integer> expertLayers = new TreeSet<>();
             for (ExpertRef e : a.experts()) {
@@ -82,7 +84,7 @@ final class NodePart {
                 while (expertLayers.contains(end) && !a.layers().contains(end)) {
                     end++;
                 }
-                ModelWeights w = new ModelWeights(c, model.store(), model.format(), l, end);
+                ModelWeights w = ModelWeights.part(c, model.store(), model.format(), ModelWeights.Part.experts(l, end));
                 opened.add(w);
                 for (int k = l; k < end; k++) {
                     weightsOfLayer.put(k, w);

@@ -1,5 +1,7 @@
 package dev.herd.shard;
 
+import dev.herd.shard.weights.WeightCounters;
+
 import java.util.Map;
 
 /**
@@ -11,7 +13,8 @@ import java.util.Map;
  * @param activeSequences sequences with a KV cache here
  * @param heapUsedBytes   JVM heap in use
  * @param heapMaxBytes    JVM heap limit
+ * @param weights         weight bytes resolved, fetched, reused from the cache and served since the node started
  */
 public record NodeStats(long planEpoch, Map<ExpertRef, Long> expertLoad, int queueDepth, int activeSequences,
-                        long heapUsedBytes, long heapMaxBytes) {
+                        long heapUsedBytes, long heapMaxBytes, WeightCounters.Snapshot weights) {
 }

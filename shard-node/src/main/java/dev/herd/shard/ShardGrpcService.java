@@ -83,7 +83,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
             requireHello(request.getHello(), ANY);
             Readiness r = node.readiness(request.getPlanEpoch());
             return ReadyReply.newBuilder().setState(r.state()).setServingEpoch(r.servingEpoch())
-                    .setMessage(r.message()).build();
+                    .setMessage(r.message()).setLoadedBytes(r.loadedBytes()).setTotalBytes(r.totalBytes()).build();
         });
     }
 
@@ -106,6 +106,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
                     .setPlanEpoch(s.planEpoch())
                     .setQueueDepth(s.queueDepth())
                     .setActiveSequences(s.activeSequences())
+                    .setWeights(s.weights().toProto())
                     .addMemory(MemoryUsage.newBuilder().setDevice("cpu").setUsedBytes(s.heapUsedBytes())
                             .setTotalBytes(s.heapMaxBytes()));
             s.expertLoad().forEach((e, n) -> b.addExpertLoad(ExpertLoad.newBuilder()

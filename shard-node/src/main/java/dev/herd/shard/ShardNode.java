@@ -6,6 +6,10 @@ import dev.herd.proto.v1.HelloReply;
 import dev.herd.proto.v1.NodeRole;
 import dev.herd.proto.v1.NodeState;
 import dev.herd.proto.v1.RefusalReason;
+import dev.herd.shard.weights.CountingWeightStore;
+import dev.herd.shard.weights.FetchProgress;
+import dev.herd.shard.weights.WeightCounters;
+import dev.herd.shard.weights.WeightOrigin;
 
 import java.util.List;
 import java.util.Map;
@@ -40,11 +44,15 @@ public final class ShardNode implements AutoCloseable {
     private final ExecutorService loader;
     private final AtomicInteger queued = new AtomicInteger();
     private final Map<Long, Readiness> loads = new ConcurrentHashMap<>();
+    private final Map<Long, FetchProgress> progress = new ConcurrentHashMap<>();
+    private final WeightCounters weights = new WeightCounters();
+    private final CountingWeightStore resolved;
     private volatile NodePart serving;
 
     public ShardNode(NodeSettings settings, ModelSource model) {
         this.settings = settings;
-        this.model = model;
+        this.resolved = new CountingWeightStore(model.store(), weights);
+        this.model = model.withStore(resolved);
         this.identity = new NodeIdentity(settings.nodeId(), model.digest());
         this.stageWorker = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon()
                 .name("herd-stage-" + settings.nodeId()).factory());
@@ -71,18 +79,42 @@ public final class ShardNode implements AutoCloseable {
         return counters;
     }
 
+    /** Weight bytes this node resolved, fetched, reused from its cache and served to peers. */
+    public WeightCounters weights() {
+        return weights;
+    }
+
+    /** Every tensor this node has resolved to compute with, and its stored bytes. */
+    public Map<String, Long> resolvedTensors() {
+        return resolved.resolved();
+    }
+
+    /** Where this node's weights come from (and, for a node with the model files, what it serves to peers). */
+    public WeightOrigin origin() {
+        return model.origin();
+    }
+
     /**
      * Loads a part of a plan in the background and serves it once loaded (the previous epoch's part keeps
-     * serving its open streams until they end).
+     * serving its open streams until they end). A node without the model files first fetches exactly the
+     * part's tensors from peers ({@link AssignmentTensors}); {@link #readiness} shows the bytes as they come.
      *
      * @throws IllegalArgumentException at once when the assignment does not fit the model
      */
     public CompletableFuture<Void> assign(ShardAssignment a) {
         AssignmentCheck.check(a, model.config());
         loads.put(a.planEpoch(), new Readiness(NodeState.NODE_STATE_LOADING, servingEpoch().orElse(0), ""));
+        FetchProgress p = new FetchProgress();
+        progress.put(a.planEpoch(), p);
         return CompletableFuture.runAsync(() -> {
             try {
+                List<String> tensors = AssignmentTensors.of(a, model.config(), model.format(), model.origin().index());
+                switch (model.origin()) {
+                    case WeightOrigin.FromPeers peers -> peers.fetcher().provide(tensors, p, weights);
+                    case WeightOrigin.LocalFiles local -> p.start(local.index().bytes(tensors));
+                }
                 NodePart part = NodePart.load(a, model, settings, identity, channels, counters);
+                p.finish();
                 NodePart previous;
                 synchronized (this) {
                     previous = serving;
@@ -120,7 +152,9 @@ public final class ShardNode implements AutoCloseable {
     }
 
     public Readiness readiness(long epoch) {
-        return loads.getOrDefault(epoch, new Readiness(NodeState.NODE_STATE_IDLE, servingEpoch().orElse(0), ""));
+        Readiness r = loads.getOrDefault(epoch, new Readiness(NodeState.NODE_STATE_IDLE, servingEpoch().orElse(0), ""));
+        FetchProgress p = progress.get(epoch);
+        return p == null ? r : new Readiness(r.state(), r.servingEpoch(), r.message(), p.doneBytes(), p.totalBytes());
     }
 
     /** The hello rule for this node as it is now. */
@@ -162,7 +196,8 @@ public final class ShardNode implements AutoCloseable {
         NodePart p = serving;
         Runtime rt = Runtime.getRuntime();
         return new NodeStats(p == null ? 0 : p.epoch(), p == null ? Map.of() : p.experts().load(), queued.get(),
-                p == null ? 0 : p.caches().size(), rt.totalMemory() - rt.freeMemory(), rt.maxMemory());
+                p == null ? 0 : p.caches().size(), rt.totalMemory() - rt.freeMemory(), rt.maxMemory(),
+                weights.snapshot());
     }
 
     /** Runs a stage step on the stage worker. */

@@ -1,6 +1,8 @@
 package dev.herd.shard;
 
 import dev.herd.proto.v1.WireLimit;
+import dev.herd.shard.weights.WeightOrigin;
+import dev.herd.shard.weights.WeightTransferService;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 
@@ -12,7 +14,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * A shard node on a port: the {@link ShardGrpcService} over HTTP/2 (Netty), accepting messages up to
  * {@link WireLimit#WIRE_LIMIT_MAX_MESSAGE_BYTES} since one activation frame of a real model exceeds gRPC's
- * 4 MiB default.
+ * 4 MiB default; and, on a node that has the model files, {@link WeightTransferService} so that nodes without
+ * them can fetch their tensors from it.
  */
 public final class ShardServer implements AutoCloseable {
     private final Server server;
@@ -27,10 +30,13 @@ public final class ShardServer implements AutoCloseable {
 
     /** Serves {@code node} on {@code host}:{@code port}; port 0 picks a free one (see {@link #port()}). */
     public static ShardServer start(ShardNode node, String host, int port) {
-        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .addService(new ShardGrpcService(node))
-                .maxInboundMessageSize(WireLimit.WIRE_LIMIT_MAX_MESSAGE_BYTES_VALUE)
-                .build();
+                .maxInboundMessageSize(WireLimit.WIRE_LIMIT_MAX_MESSAGE_BYTES_VALUE);
+        if (node.origin() instanceof WeightOrigin.LocalFiles local) {
+            builder.addService(new WeightTransferService(local.held(), node.identity(), node.weights()));
+        }
+        Server server = builder.build();
         try {
             server.start();
         } catch (IOException e) {

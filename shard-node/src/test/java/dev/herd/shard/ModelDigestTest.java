@@ -39,4 +39,17 @@ class ModelDigestTest {
         assertNotEquals(d, digest(f16), "another quantization of the same weights");
         assertNotEquals(d, digest(llama4), "another model");
     }
+
+    /** A node without the files checks a holder's description by this equality: it must hold for both formats. */
+    @Test
+    void theDigestOfAHoldersTensorIndexEqualsTheDigestOfTheFiles(@TempDir Path dir) {
+        TestModelWriter w = new TestModelWriter(TestModelSpec.small(Architecture.QWEN3_MOE));
+        for (Path model : java.util.List.of(w.writeGguf(dir.resolve("q.gguf"), DType.F16),
+                w.writeHuggingFace(dir.resolve("hf"), DType.BF16, 64 << 10))) {
+            try (ModelFiles files = ModelFiles.open(model)) {
+                assertEquals(ModelDigest.of(files.config(), files.store()),
+                        ModelDigest.of(files.config(), dev.herd.shard.weights.HeldTensors.of(files).index()), model.toString());
+            }
+        }
+    }
 }

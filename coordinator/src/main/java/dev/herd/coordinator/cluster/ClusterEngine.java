@@ -73,7 +73,8 @@ public final class ClusterEngine implements AutoCloseable {
      *                    has been served, every later view is planned, so that losing a node re-plans over the
      *                    rest
      * @param options     planner options (KV context reserved per stage, replication, stage limit)
-     * @param loadTimeout longest wait for every node to report an epoch loaded
+     * @param loadTimeout longest wait for the nodes loading an epoch to report it loaded or to make progress (a
+     *                    node fetching its tensors from peers reports the bytes it has in {@code Ready})
      * @param stepTimeout longest wait for one pipeline step's result
      * @param replanGrace  how long a step that failed because a node became unreachable waits for the cluster to
      *                     notice the loss and re-plan (its sequences are then recomputed) before it fails
@@ -348,6 +349,7 @@ public final class ClusterEngine implements AutoCloseable {
             }
         }
         long deadline = System.nanoTime() + settings.loadTimeout().toNanos();
+        Map<NodeId, Long> loadedBytes = new HashMap<>();
         Map<NodeId, String> waiting = new TreeMap<>(addresses);
         waiting.keySet().retainAll(parts.keySet());
         while (!waiting.isEmpty()) {
@@ -360,6 +362,10 @@ public final class ClusterEngine implements AutoCloseable {
                 } catch (StatusRuntimeException e) {
                     throw new IllegalStateException("node " + n.getKey() + " did not answer Ready: " + e.getStatus(), e);
                 }
+                if (r.getLoadedBytes() > loadedBytes.getOrDefault(n.getKey(), 0L)) {
+                    loadedBytes.put(n.getKey(), r.getLoadedBytes()); // still fetching, and getting on: wait on
+                    deadline = System.nanoTime() + settings.loadTimeout().toNanos();
+                }
                 if (r.getState() == NodeState.NODE_STATE_READY) {
                     it.remove();
                 } else if (r.getState() == NodeState.NODE_STATE_FAILED) {
@@ -371,7 +377,7 @@ public final class ClusterEngine implements AutoCloseable {
             }
             if (System.nanoTime() > deadline) {
                 throw new IllegalStateException("nodes " + waiting.keySet() + " had not loaded epoch " + epoch
-                        + " after " + settings.loadTimeout().toSeconds() + " s");
+                        + " and made no progress for " + settings.loadTimeout().toSeconds() + " s");
             }
             try {
                 Thread.sleep(20);

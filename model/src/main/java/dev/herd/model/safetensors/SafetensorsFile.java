@@ -13,6 +13,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -106,6 +107,14 @@ public final class SafetensorsFile implements WeightStore {
      */
     public Optional<MemorySegment> bytes(String name) {
         return raw(name).map(Fp8Scales.Raw::data);
+    }
+
+    /**
+     * Names under which an FP8 weight's scale may be stored beside it, in the order they are looked for: whoever
+     * moves an FP8 weight must move its scale too.
+     */
+    public static List<String> scaleNames(String weight) {
+        return Fp8Scales.candidates(weight);
     }
 
     /** A tensor's entry with a view of its bytes. */

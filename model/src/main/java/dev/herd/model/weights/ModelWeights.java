@@ -20,8 +20,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * A model's weights resolved from a {@link WeightStore}: every tensor checked against the config's shapes
  * when it is first resolved, norm vectors read as f32 (they are tiny), matrices left in mapped memory.
  *
- * <p>Only layers in {@code [firstLayer, endLayer)} are resolved, and experts only when first asked for, so a
- * node holding part of a model touches only its part. The one copy Herd makes is for Llama 4's fused
+ * <p>Only layers in {@code [firstLayer, endLayer)} are resolved, and experts only when first asked for; a
+ * {@link Part} leaves out the embedding, the head or the layers' own weights as well, so a node holding part of
+ * a model touches only its part. The one copy Herd makes is for Llama 4's fused
  * Hugging Face expert tensors, which are stored transposed ((in, out)): each expert used is transposed once
  * into off-heap memory owned by this object.
  */
@@ -34,11 +35,55 @@ public final class ModelWeights implements AutoCloseable {
     private final LayerWeights[] layers;
     private final Map<Long, FfnWeights> experts = new ConcurrentHashMap<>();
     private final Arena arena = Arena.ofShared();
+    private final Part part;
     private final Tensor embedding;
     private final Tensor lmHead;
     private final float[] finalNorm;
 
+    /**
+     * What of a model one {@link ModelWeights} resolves, so that a node holding part of a model touches (and,
+     * when it pulls weights from peers, needs) only that part.
+     *
+     * @param firstLayer   first decoder layer whose routed experts may be asked for
+     * @param endLayer     one past the last
+     * @param layerWeights resolve the layers' own weights (norms, attention, router, shared and dense FFN); false
+     *                     for a node that only serves some of the layers' routed experts
+     * @param embedding    resolve the token embedding (the first stage)
+     * @param head         resolve the final norm and the LM head (the last stage; with tied embeddings, or a GGUF
+     *                     file without {@code output.weight}, the head is the embedding)
+     */
+    public record Part(int firstLayer, int endLayer, boolean layerWeights, boolean embedding, boolean head) {
+        /** A pipeline stage: its layers' weights, and the embedding and head when it is the first or last stage. */
+        public static Part stage(int firstLayer, int endLayer, boolean embedding, boolean head) {
+            return new Part(firstLayer, endLayer, true, embedding, head);
+        }
+
+        /** Routed experts of layers {@code [firstLayer, endLayer)} and nothing else. */
+        public static Part experts(int firstLayer, int endLayer) {
+            return new Part(firstLayer, endLayer, false, false, false);
+        }
+    }
+
+    /**
+     * Layers {@code [firstLayer, endLayer)} with the embedding and the head, every routed expert of those layers
+     * checked at once.
+     */
     public ModelWeights(ModelConfig config, WeightStore store, CheckpointFormat format, int firstLayer, int endLayer) {
+        this(config, store, format, new Part(firstLayer, endLayer, true, true, true), true);
+    }
+
+    /**
+     * Only {@code part}. Routed experts are checked when first resolved (a node resolves the experts it holds
+     * while loading), not all at once: the experts a stage dispatches to other nodes need not be here at all.
+     */
+    public static ModelWeights part(ModelConfig config, WeightStore store, CheckpointFormat format, Part part) {
+        return new ModelWeights(config, store, format, part, false);
+    }
+
+    private ModelWeights(ModelConfig config, WeightStore store, CheckpointFormat format, Part part,
+                         boolean checkAllExperts) {
+        int firstLayer = part.firstLayer();
+        int endLayer = part.endLayer();
         if (firstLayer < 0 || endLayer > config.numLayers() || firstLayer >= endLayer) {
             throw new IllegalArgumentException("bad layer range [" + firstLayer + ", " + endLayer + ") of "
                     + config.numLayers());
@@ -46,22 +91,30 @@ public final class ModelWeights implements AutoCloseable {
         this.config = config;
         this.store = store;
         this.names = TensorNames.of(config.arch(), format, store);
+        this.part = part;
         this.firstLayer = firstLayer;
         this.endLayer = endLayer;
         this.layers = new LayerWeights[config.numLayers()];
         int h = config.hiddenSize();
-        this.embedding = matrix(names.embedding(), config.vocabSize(), h);
-        Optional<Tensor> head = store.find(names.lmHead());
-        this.lmHead = head.isPresent() ? checkShape(head.get(), config.vocabSize(), h) : embedding;
-        if (head.isEmpty() && !config.tiedEmbeddings() && format == CheckpointFormat.HUGGING_FACE) {
-            throw new ModelFormatException(store.describe() + ": no tensor '" + names.lmHead()
-                    + "' and the config does not tie embeddings");
+        Tensor head = null;
+        if (part.head()) {
+            if (store.names().contains(names.lmHead())) {
+                head = checkShape(store.get(names.lmHead()), config.vocabSize(), h);
+            } else if (!config.tiedEmbeddings() && format == CheckpointFormat.HUGGING_FACE) {
+                throw new ModelFormatException(store.describe() + ": no tensor '" + names.lmHead()
+                        + "' and the config does not tie embeddings");
+            }
         }
-        this.finalNorm = vector(names.finalNorm(), h);
-        for (int l = firstLayer; l < endLayer; l++) {
-            layers[l] = loadLayer(l);
-            if (config.layer(l).moe()) {
-                checkExperts(l);
+        this.embedding = part.embedding() || (part.head() && head == null)
+                ? matrix(names.embedding(), config.vocabSize(), h) : null;
+        this.lmHead = head != null ? head : part.head() ? embedding : null;
+        this.finalNorm = part.head() ? vector(names.finalNorm(), h) : null;
+        if (part.layerWeights()) {
+            for (int l = firstLayer; l < endLayer; l++) {
+                layers[l] = loadLayer(l);
+                if (checkAllExperts && config.layer(l).moe()) {
+                    checkExperts(l);
+                }
             }
         }
     }
@@ -101,15 +154,22 @@ public final class ModelWeights implements AutoCloseable {
     }
 
     public Tensor embedding() {
-        return embedding;
+        return resolved(embedding, "the token embedding");
     }
 
     public Tensor lmHead() {
-        return lmHead;
+        return resolved(lmHead, "the LM head");
     }
 
     public float[] finalNorm() {
-        return finalNorm;
+        return resolved(finalNorm, "the final norm");
+    }
+
+    private <T> T resolved(T weight, String what) {
+        if (weight == null) {
+            throw new IllegalStateException(what + " is not part of these weights (" + part + ")");
+        }
+        return weight;
     }
 
     public LayerWeights layer(int l) {
@@ -158,7 +218,10 @@ public final class ModelWeights implements AutoCloseable {
 
     /** Routed expert {@code e} of MoE layer {@code l}, resolved (and checked) on first use. */
     public FfnWeights expert(int l, int e) {
-        layer(l);
+        if (l < firstLayer || l >= endLayer) {
+            throw new IllegalArgumentException("layer " + l + " is not loaded here (loaded: [" + firstLayer + ", "
+                    + endLayer + "))");
+        }
         if (!config.layer(l).moe() || e < 0 || e >= config.moe().numExperts()) {
             throw new IllegalArgumentException("layer " + l + " has no routed expert " + e);
         }
@@ -175,9 +238,8 @@ public final class ModelWeights implements AutoCloseable {
                     checkShape(stacked(names.stackedExperts(l, "up"), numExperts, f, h).slice(e), f, h),
                     checkShape(stacked(names.stackedExperts(l, "down"), numExperts, h, f).slice(e), h, f));
         }
-        Optional<Tensor> fused = store.find(names.fusedGateUp(l));
-        if (fused.isPresent()) {
-            Tensor gateUp = fused.get();
+        if (store.names().contains(names.fusedGateUp(l))) {
+            Tensor gateUp = store.get(names.fusedGateUp(l));
             Tensor down = store.get(names.fusedDown(l));
             expectShape(gateUp, numExperts, h, 2L * f);
             expectShape(down, numExperts, f, h);

@@ -20,10 +20,13 @@ public final class TensorNames {
         this.hfPrefix = hfPrefix;
     }
 
-    /** Chooses the Hugging Face prefix ("" or "language_model.") by what the store holds. */
+    /**
+     * Chooses the Hugging Face prefix ("" or "language_model.") by the names the store holds (names only, so no
+     * tensor is resolved, and a store holding part of a model answers as the whole model would).
+     */
     public static TensorNames of(Architecture arch, CheckpointFormat format, WeightStore store) {
         String prefix = format == CheckpointFormat.HUGGING_FACE
-                && store.find("language_model.model.embed_tokens.weight").isPresent() ? "language_model." : "";
+                && store.names().contains("language_model.model.embed_tokens.weight") ? "language_model." : "";
         return new TensorNames(arch, format, prefix);
     }
 

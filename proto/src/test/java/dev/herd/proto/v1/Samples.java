@@ -213,6 +213,34 @@ final class Samples {
                 .setQueueDepth(3)
                 .addMemory(memoryUsage())
                 .setActiveSequences(17)
+                .setWeights(weightCounters())
+                .build();
+    }
+
+    static WeightCounters weightCounters() {
+        return WeightCounters.newBuilder()
+                .setResolvedTensors(291)
+                .setResolvedBytes(12L << 30)
+                .setReceivedTensors(200)
+                .setReceivedBytes(9L << 30)
+                .setCachedTensors(91)
+                .setCachedBytes(3L << 30)
+                .setServedTensors(40)
+                .setServedBytes(2L << 30)
+                .build();
+    }
+
+    static DescribeModelRequest describeModelRequest() {
+        return DescribeModelRequest.newBuilder().setHello(hello()).build();
+    }
+
+    static ModelFile modelFile() {
+        return ModelFile.newBuilder().setName("config.json")
+                .setData(ByteString.copyFromUtf8("{\"model_type\": \"mixtral\"}")).build();
+    }
+
+    static ModelDescription modelDescription() {
+        return ModelDescription.newBuilder().setLayout(ModelLayout.MODEL_LAYOUT_HUGGING_FACE).addFiles(modelFile())
                 .build();
     }
 
@@ -286,6 +314,10 @@ final class Samples {
                 expertLoad(),
                 memoryUsage(),
                 statsReply(),
+                weightCounters(),
+                describeModelRequest(),
+                modelFile(),
+                modelDescription(),
                 listTensorsRequest(),
                 tensorInfo(),
                 listTensorsReply(),

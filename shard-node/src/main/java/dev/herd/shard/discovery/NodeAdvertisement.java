@@ -15,10 +15,15 @@ import java.util.Map;
  * @param memoryBandwidthGBps measured streaming bandwidth
  * @param linkGbps            network port bandwidth
  * @param roundTripMicros     typical round trip to peers
+ * @param weightsDigest       digest of the model whose files this node has and serves over {@code WeightTransfer};
+ *                            empty for a node that fetches its tensors from others. Nodes without the model files
+ *                            find their holders by it.
  */
 public record NodeAdvertisement(String nodeId, String grpcAddress, long usableMemoryBytes, String backend,
-                                double memoryBandwidthGBps, double linkGbps, double roundTripMicros) {
+                                double memoryBandwidthGBps, double linkGbps, double roundTripMicros,
+                                String weightsDigest) {
     static final String PREFIX = "herd.";
+    static final String WEIGHTS = PREFIX + "weights";
 
     public NodeAdvertisement {
         if (nodeId == null || nodeId.isBlank()) {
@@ -33,6 +38,22 @@ public record NodeAdvertisement(String nodeId, String grpcAddress, long usableMe
         if (!backend.equals("cpu") && !backend.equals("cuda")) {
             throw new IllegalArgumentException("node " + nodeId + ": backend must be cpu or cuda, got " + backend);
         }
+        if (weightsDigest == null || !(weightsDigest.isEmpty() || weightsDigest.matches("[0-9a-f]{64}"))) {
+            throw new IllegalArgumentException("node " + nodeId + ": the weights it serves must be named by a model"
+                    + " digest (64 hex digits), got '" + weightsDigest + "'");
+        }
+    }
+
+    /** A node that serves no model files. */
+    public NodeAdvertisement(String nodeId, String grpcAddress, long usableMemoryBytes, String backend,
+                             double memoryBandwidthGBps, double linkGbps, double roundTripMicros) {
+        this(nodeId, grpcAddress, usableMemoryBytes, backend, memoryBandwidthGBps, linkGbps, roundTripMicros, "");
+    }
+
+    /** The same node, serving the files of model {@code digest}. */
+    public NodeAdvertisement servingWeights(String digest) {
+        return new NodeAdvertisement(nodeId, grpcAddress, usableMemoryBytes, backend, memoryBandwidthGBps, linkGbps,
+                roundTripMicros, digest);
     }
 
     public Map<String, String> toAttributes() {
@@ -44,6 +65,9 @@ public record NodeAdvertisement(String nodeId, String grpcAddress, long usableMe
         a.put(PREFIX + "bandwidth", String.format(Locale.ROOT, "%.3f", memoryBandwidthGBps));
         a.put(PREFIX + "link", String.format(Locale.ROOT, "%.3f", linkGbps));
         a.put(PREFIX + "rtt", String.format(Locale.ROOT, "%.1f", roundTripMicros));
+        if (!weightsDigest.isEmpty()) {
+            a.put(WEIGHTS, weightsDigest);
+        }
         return a;
     }
 
@@ -58,7 +82,8 @@ public record NodeAdvertisement(String nodeId, String grpcAddress, long usableMe
         try {
             return new NodeAdvertisement(node, require(a, "grpc", node), Long.parseLong(require(a, "memory", node)),
                     require(a, "backend", node), Double.parseDouble(require(a, "bandwidth", node)),
-                    Double.parseDouble(require(a, "link", node)), Double.parseDouble(require(a, "rtt", node)));
+                    Double.parseDouble(require(a, "link", node)), Double.parseDouble(require(a, "rtt", node)),
+                    a.getOrDefault(WEIGHTS, "")); // absent: the node serves no model files
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("node " + node + " advertises a malformed number: " + e.getMessage(), e);
         }
