@@ -15,7 +15,6 @@ import dev.herd.shard.weights.TensorCache;
 import dev.herd.shard.weights.WeightFetchException;
 import dev.herd.shard.weights.WeightFetcher;
 import dev.herd.shard.weights.WeightHolders;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -51,19 +50,17 @@ final class ShardCommand implements Callable<Integer> {
     /** What a node keeps for itself (JVM, OS, KV caches beyond the plan's reserve) when no memory is given. */
     private static final double DEFAULT_MEMORY_SHARE = 0.8;
 
-    /** Where the weights come from: exactly one of the two. */
-    static final class Weights {
-        @Option(names = "--model", required = true, description = "model directory or .gguf file; this node reads"
-                + " its tensors from it and serves them to nodes started with --fetch-weights")
-        Path model;
-        @Option(names = "--fetch-weights", required = true, description = "this node has no model files: it fetches"
-                + " the tensors of each assignment from nodes started with --model, checks their SHA-256 and keeps"
-                + " them in --weights-cache")
-        boolean fetch;
-    }
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Weights weights;
+    /*
+     * Where the weights come from: exactly one of --model and --fetch-weights. Checked in call() rather than by an
+     * exclusive argument group, because a group must be matched on the command line, and --model may also come
+     * from the environment or the config file.
+     */
+    @Option(names = "--model", description = "model directory or .gguf file; this node reads its tensors from it"
+            + " and serves them to nodes started with --fetch-weights (this or --fetch-weights is required)")
+    Path model;
+    @Option(names = "--fetch-weights", description = "this node has no model files: it fetches the tensors of each"
+            + " assignment from nodes started with --model, checks their SHA-256 and keeps them in --weights-cache")
+    boolean fetchWeights;
     @Option(names = "--weights-cache", description = "with --fetch-weights: directory of fetched tensors, one"
             + " sub-directory per model digest; reused after a restart (default: ~/.cache/herd/weights)")
     Path weightsCache;
@@ -99,7 +96,12 @@ final class ShardCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (weights.model != null && (weightsCache != null || modelDigest != null)) {
+        if ((model == null) == !fetchWeights) {
+            throw new IllegalArgumentException(model == null ? "give --model (the node reads the model files) or"
+                    + " --fetch-weights (it fetches its tensors from nodes that have them)"
+                    : "--model and --fetch-weights exclude each other: a node either has the files or fetches");
+        }
+        if (model != null && (weightsCache != null || modelDigest != null)) {
             throw new IllegalArgumentException("--weights-cache and --model-digest go with --fetch-weights, not --model");
         }
         if (holderWaitS < 0) {
@@ -113,8 +115,8 @@ final class ShardCommand implements Callable<Integer> {
             Backend backend = backendOptions.create(System.out);
             opened.push(backend);
             ModelSource source;
-            if (weights.model != null) {
-                ModelFiles files = ModelFiles.open(weights.model);
+            if (model != null) {
+                ModelFiles files = ModelFiles.open(model);
                 opened.push(files);
                 source = ModelSource.of(files);
             } else {
@@ -136,7 +138,7 @@ final class ShardCommand implements Callable<Integer> {
                     bandwidthGBps, linkGbps, rttMicros);
             // only a node with the files serves them; one that fetched its part holds no more than that part
             NodeMembership membership = NodeMembership.join(cluster.settings(),
-                    weights.model != null ? ad.servingWeights(source.digest()) : ad);
+                    model != null ? ad.servingWeights(source.digest()) : ad);
             joined.set(membership);
             // leave the cluster first, so the coordinator re-plans before the data path goes away
             opened.push(membership);

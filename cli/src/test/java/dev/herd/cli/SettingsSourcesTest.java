@@ -67,6 +67,17 @@ class SettingsSourcesTest {
     }
 
     @Test
+    void aShardNodeCanTakeEverySettingFromTheConfigFile() throws IOException {
+        Path file = home.resolve("herd.properties");
+        Files.writeString(file, "shard.model = /models/m.gguf\nshard.node-id = n7\nseeds = 10.0.0.1:5701\n");
+        CommandLine cl = Herd.commandLine(SettingsSources.of(Map.of("HERD_CONFIG", file.toString()), home));
+        cl.parseArgs("shard");
+        ShardCommand s = cl.getSubcommands().get("shard").getCommand();
+        assertEquals("n7", s.nodeId);
+        assertEquals(List.of("10.0.0.1:5701"), s.cluster.join.seeds);
+    }
+
+    @Test
     void withoutAFileOrVariablesTheDefaultsHold() {
         ServeCommand s = serve(SettingsSources.of(Map.of(), home));
         assertEquals(8000, s.serving.port);

@@ -26,7 +26,7 @@ class ShardCommandTest {
 
         String[] both = run("shard", "--node-id", "n1", "--model", "m.gguf", "--fetch-weights");
         assertNotEquals("0", both[0]);
-        assertTrue(both[1].contains("mutually exclusive"), both[1]);
+        assertTrue(both[1].contains("exclude each other"), both[1]);
     }
 
     @Test
