@@ -18,6 +18,7 @@ import dev.herd.proto.v1.RefusalReason;
 import dev.herd.proto.v1.ReleaseReply;
 import dev.herd.proto.v1.ReleaseRequest;
 import dev.herd.proto.v1.SamplingParams;
+import dev.herd.proto.v1.SequenceFork;
 import dev.herd.proto.v1.SequenceSampling;
 import dev.herd.proto.v1.ShardServiceGrpc;
 import dev.herd.proto.v1.StageInput;
@@ -161,6 +162,11 @@ class StageServiceTest {
                 assertFails(driver, FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE,
                         "node n1: sequence 1 has no KV cache here and its rows start at position 3, not 0",
                         good.toBuilder().setFrame(ok.clone().setStepId(7).setPositions(0, 3)).build());
+                assertFails(driver, FailureReason.FAILURE_REASON_UNKNOWN_SEQUENCE,
+                        "node n1: sequence 1 would copy 4 positions of sequence 99, which holds nothing here",
+                        good.toBuilder().setFrame(ok.clone().setStepId(8).setPositions(0, 4))
+                                .addForks(SequenceFork.newBuilder().setSeqId(1).setSourceSeqId(99).setPositions(4))
+                                .build());
                 assertEquals(0, n.node().stats().activeSequences(), "refused steps leave no state behind");
 
                 // the same stream still serves: the prompt, then one decode step, as one process computes them
