@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "herd_internal.h"
@@ -513,6 +514,42 @@ HERD_API int64_t herd_repacked_size(const herd_ctx *ctx, int dtype, int64_t out,
     }
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t huge_round(int64_t bytes) {
+    return ((size_t)bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
+
+HERD_API void *herd_alloc_weights(int64_t bytes) {
+    if (bytes <= 0) {
+        return NULL;
+    }
+    size_t size = huge_round(bytes);
+    /* over-allocate by one huge page, then trim to a 2 MiB-aligned range */
+    uint8_t *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        return NULL;
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) {
+        munmap(raw, (size_t)(p - raw));
+    }
+    size_t tail = (size_t)(raw + size + HUGE_PAGE - (p + size));
+    if (tail > 0) {
+        munmap(p + size, tail);
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE); /* a hint: without transparent huge pages it changes nothing */
+#endif
+    return p;
+}
+
+HERD_API void herd_free_weights(void *p, int64_t bytes) {
+    if (p != NULL && bytes > 0) {
+        munmap(p, huge_round(bytes));
+    }
+}
+
 typedef struct {
     int q8; /* Q8_0 (else Q4_0) */
     const uint8_t *src;
@@ -544,14 +581,13 @@ static void repack_task(void *arg, int64_t g, int tid) {
             }
             const uint8_t *blk = j->src + row * j->blocks * bsize + b * bsize;
             memcpy(ds + 2 * r, blk, 2);
+            /* q + 128 for Q8_0: the unsigned operand of the integer dot */
+            uint32_t bias = j->q8 ? 0x80808080u : 0;
             for (int k = 0; k < chunks; k++) {
-                uint8_t *d = dq + 64 * k + 4 * r;
-                memcpy(d, blk + 2 + 4 * k, 4);
-                if (j->q8) {
-                    for (int i = 0; i < 4; i++) {
-                        d[i] ^= 0x80; /* q + 128: the unsigned operand of the integer dot */
-                    }
-                }
+                uint32_t v;
+                memcpy(&v, blk + 2 + 4 * k, 4);
+                v ^= bias;
+                memcpy(dq + 64 * k + 4 * r, &v, 4);
             }
         }
     }

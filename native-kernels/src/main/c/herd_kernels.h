@@ -63,6 +63,12 @@ HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, i
  * have no repacked layout for it (only the AVX-512 kernels do, for Q4_0 and Q8_0). */
 HERD_API int64_t herd_repacked_size(const herd_ctx *ctx, int dtype, int64_t out, int64_t in);
 
+/* Memory for repacked weights: anonymous, 2 MiB-aligned and asking for transparent huge pages, which
+ * spare a TLB miss per 4 KiB of streamed weights and let the prefetchers run across page bounds. NULL
+ * when none can be had. Free with herd_free_weights and the same size. */
+HERD_API void *herd_alloc_weights(int64_t bytes);
+HERD_API void herd_free_weights(void *p, int64_t bytes);
+
 /* Writes the repacked form of w (out, in) of `dtype` into dst (herd_repacked_size bytes, 64-byte aligned
  * for best speed), on the pool. Returns the R16 type to pass to herd_matmul, or HERD_EBADTYPE. */
 HERD_API int herd_repack(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in, void *dst);

@@ -66,6 +66,15 @@ final class BenchCommand implements Callable<Integer> {
             }
             report("pp" + promptTokens, pp, backend, 0);
             report("tg" + genTokens, tg, backend, activeWeightBytes(files));
+            if (backend instanceof NativeBackend nb) {
+                // what the kernels' weight layout cost: the copies and their build time, and the process's
+                // resident memory split into anonymous (heap, repacked copies) and file-backed (mapped weights)
+                NativeBackend.RepackStats packed = nb.repackStats();
+                System.out.println(String.format(Locale.ROOT,
+                        "{\"engine\":\"herd\",\"model\":\"%s\",\"repacked_tensors\":%d,\"repacked_gb\":%.3f,"
+                                + "\"repack_seconds\":%.3f%s}", model.getFileName(), packed.tensors(), packed.bytes() / 1e9,
+                        packed.nanos() / 1e9, residentMemory()));
+            }
             if (triad && backend instanceof NativeBackend nb) {
                 double gbs = nb.triadBandwidth(1L << 25, 5);
                 System.out.println(String.format(Locale.ROOT,
@@ -83,6 +92,23 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println(String.format(Locale.ROOT,
                 "{\"engine\":\"herd\",\"backend\":\"%s\",\"model\":\"%s\",\"test\":\"%s\",\"mean_tps\":%.2f,\"best_tps\":%.2f,\"runs\":%s%s}",
                 backend.name(), model.getFileName(), test, mean, best, Arrays.toString(tokensPerSecond), bandwidth));
+    }
+
+    /** Resident memory from /proc/self/status as JSON fields (empty where there is no such file). */
+    private static String residentMemory() {
+        StringBuilder sb = new StringBuilder();
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/status"))) {
+                String[] kv = line.split(":\\s+");
+                if (kv.length == 2 && (kv[0].equals("RssAnon") || kv[0].equals("RssFile") || kv[0].equals("VmHWM"))) {
+                    long kb = Long.parseLong(kv[1].replace(" kB", "").trim());
+                    sb.append(String.format(Locale.ROOT, ",\"%s_gb\":%.3f", kv[0].toLowerCase(Locale.ROOT), kb / 1e6));
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return "";
+        }
+        return sb.toString();
     }
 
     /**

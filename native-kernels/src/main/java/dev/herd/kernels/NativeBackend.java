@@ -7,9 +7,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Iterator;
-import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -99,6 +96,8 @@ public final class NativeBackend implements Backend {
     // not critical: a repack takes a while, and only native memory is involved
     private static final MethodHandle REPACK = handle(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS,
             JAVA_LONG, JAVA_LONG, ADDRESS));
+    private static final MethodHandle ALLOC_WEIGHTS = handle(FunctionDescriptor.of(ADDRESS, JAVA_LONG));
+    private static final MethodHandle FREE_WEIGHTS = handle(FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG));
     private static final MethodHandle FFN_SWIGLU = handle(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS,
             JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS), CRITICAL);
     private static final MethodHandle ROUTE = handle(FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
@@ -111,28 +110,13 @@ public final class NativeBackend implements Backend {
     public record RepackStats(int tensors, long bytes, int made, long nanos) {
     }
 
-    /** A weight matrix's identity: where its bytes are, and its shape. */
-    private record PackKey(long address, long bytes, long rows, long cols) {
-    }
-
-    /**
-     * A repacked copy, valid while {@code source} (the original's memory) is alive; {@code data} null when
-     * the matrix cannot be repacked (remembered so the question is asked once).
-     */
-    private record Packed(MemorySegment.Scope source, Arena arena, MemorySegment data, int code) {
-    }
-
     private final Arena arena;
     private final MemorySegment ctx;
     private final Isa isa;
     private final int threads;
     private final ReentrantLock lock = new ReentrantLock();
     private final boolean repack;
-    private final Map<PackKey, Packed> packed = new HashMap<>(); // guarded by lock
-    private int packedTensors;
-    private long packedBytes;
-    private int packsMade;
-    private long packNanos;
+    private final RepackedWeights packed; // guarded by lock
     private boolean closed;
     private ReferenceBackend fallback;
 
@@ -147,6 +131,8 @@ public final class NativeBackend implements Backend {
     private final MemorySegment fTriad;
     private final MemorySegment fRepackedSize;
     private final MemorySegment fRepack;
+    private final MemorySegment fAllocWeights;
+    private final MemorySegment fFreeWeights;
     private final MemorySegment fFfnSwiglu;
     private final MemorySegment fRoute;
 
@@ -166,6 +152,29 @@ public final class NativeBackend implements Backend {
         this.fTriad = lib.find("herd_triad");
         this.fRepackedSize = lib.find("herd_repacked_size");
         this.fRepack = lib.find("herd_repack");
+        this.fAllocWeights = lib.find("herd_alloc_weights");
+        this.fFreeWeights = lib.find("herd_free_weights");
+        this.packed = new RepackedWeights(new RepackedWeights.Kernels() {
+            @Override
+            public long repackedSize(int type, long rows, long cols) throws Throwable {
+                return (long) REPACKED_SIZE.invokeExact(fRepackedSize, NativeBackend.this.ctx, type, rows, cols);
+            }
+
+            @Override
+            public int repack(int type, MemorySegment src, long rows, long cols, MemorySegment dst) throws Throwable {
+                return (int) REPACK.invokeExact(fRepack, NativeBackend.this.ctx, type, src, rows, cols, dst);
+            }
+
+            @Override
+            public MemorySegment allocate(long bytes) throws Throwable {
+                return (MemorySegment) ALLOC_WEIGHTS.invokeExact(fAllocWeights, bytes);
+            }
+
+            @Override
+            public void free(MemorySegment slab, long bytes) throws Throwable {
+                FREE_WEIGHTS.invokeExact(fFreeWeights, slab, bytes);
+            }
+        });
         this.fFfnSwiglu = lib.find("herd_ffn_swiglu");
         this.fRoute = lib.find("herd_route");
         this.isa = Isa.ofCode((int) ISA_LEVEL.invokeExact(lib.find("herd_isa_level"), ctx));
@@ -274,7 +283,7 @@ public final class NativeBackend implements Backend {
         lock.lock();
         try {
             checkOpen();
-            Packed p = packed(w, type);
+            RepackedWeights.Copy p = packed(w, type);
             MemorySegment data = p == null ? w.data() : p.data(); // typed locals: invokeExact needs exact types
             int code = p == null ? type : p.code();
             int rc = (int) MATMUL.invokeExact(fMatmul, ctx, code, data, out, in, MemorySegment.ofArray(x),
@@ -448,9 +457,9 @@ public final class NativeBackend implements Backend {
         lock.lock();
         try {
             checkOpen();
-            Packed pg = packed(gate, gt);
-            Packed pu = packed(up, ut);
-            Packed pd = packed(down, dt);
+            RepackedWeights.Copy pg = packed(gate, gt);
+            RepackedWeights.Copy pu = packed(up, ut);
+            RepackedWeights.Copy pd = packed(down, dt);
             MemorySegment g = pg == null ? gate.data() : pg.data();
             MemorySegment u = pu == null ? up.data() : pu.data();
             MemorySegment d = pd == null ? down.data() : pd.data();
@@ -491,71 +500,18 @@ public final class NativeBackend implements Backend {
     public RepackStats repackStats() {
         lock.lock();
         try {
-            return new RepackStats(packedTensors, packedBytes, packsMade, packNanos);
+            return packed.stats();
         } finally {
             lock.unlock();
         }
     }
 
-    /**
-     * Under the lock: the repacked copy of w, made now if the kernels have a faster layout for it and none
-     * exists yet; null to multiply w where it is. Only matrices in native memory qualify (a heap segment's
-     * address is an offset, not an identity). A copy whose source memory was released is dropped, and if
-     * memory for a copy cannot be had, w is used as it is.
-     */
-    private Packed packed(Tensor w, int type) throws Throwable {
-        MemorySegment data = w.data();
-        if (!repack || (w.dtype() != DType.Q4_0 && w.dtype() != DType.Q8_0) || !data.isNative()) {
+    /** Under the lock: w's repacked copy (made now if due), or null to multiply w where it is. */
+    private RepackedWeights.Copy packed(Tensor w, int type) throws Throwable {
+        if (!repack || (w.dtype() != DType.Q4_0 && w.dtype() != DType.Q8_0)) {
             return null;
         }
-        PackKey key = new PackKey(data.address(), data.byteSize(), w.rows(), w.cols());
-        Packed p = packed.get(key);
-        if (p != null && p.source().equals(data.scope())) {
-            return p.data() == null ? null : p;
-        }
-        dropReleased();
-        long size = (long) REPACKED_SIZE.invokeExact(fRepackedSize, ctx, type, w.rows(), w.cols());
-        if (size <= 0) {
-            packed.put(key, new Packed(data.scope(), null, null, type));
-            return null;
-        }
-        long start = System.nanoTime();
-        Arena a = Arena.ofShared();
-        MemorySegment copy;
-        try {
-            copy = a.allocate(size, 64);
-        } catch (OutOfMemoryError e) {
-            a.close();
-            return null; // not remembered: memory may be found later
-        }
-        int code = (int) REPACK.invokeExact(fRepack, ctx, type, data, w.rows(), w.cols(), copy);
-        if (code < 0) {
-            a.close();
-            packed.put(key, new Packed(data.scope(), null, null, type));
-            return null;
-        }
-        p = new Packed(data.scope(), a, copy, code);
-        packed.put(key, p);
-        packedTensors++;
-        packedBytes += size;
-        packsMade++;
-        packNanos += System.nanoTime() - start;
-        return p;
-    }
-
-    /** Frees the copies of matrices whose memory has been released (a closed model). */
-    private void dropReleased() {
-        for (Iterator<Packed> it = packed.values().iterator(); it.hasNext(); ) {
-            Packed p = it.next();
-            if (!p.source().isAlive()) {
-                if (p.arena() != null) {
-                    p.arena().close();
-                    packedTensors--;
-                    packedBytes -= p.data().byteSize();
-                }
-                it.remove();
-            }
-        }
+        return packed.of(w, type);
     }
 
     /**
@@ -590,14 +546,9 @@ public final class NativeBackend implements Backend {
                 return;
             }
             closed = true;
+            packed.close(); // freed through the library, so before it is unloaded
             DESTROY.invokeExact(fDestroy, ctx); // joins the workers before the library is unmapped
             arena.close();
-            for (Packed p : packed.values()) {
-                if (p.arena() != null) {
-                    p.arena().close();
-                }
-            }
-            packed.clear();
             ReferenceBackend fb;
             synchronized (this) {
                 fb = fallback;
