@@ -593,12 +593,26 @@ static void repack_task(void *arg, int64_t g, int tid) {
     }
 }
 
+#ifndef MADV_POPULATE_READ /* Linux 5.14; older kernels answer EINVAL, and the pages fault in as touched */
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static void populate(const void *p, int64_t bytes, int advice) {
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095;
+    madvise((void *)start, (size_t)((uintptr_t)p + (size_t)bytes - start), advice);
+}
+
 HERD_API int herd_repack(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in, void *dst) {
     if (herd_repacked_size(ctx, dtype, out, in) <= 0) {
         return HERD_EBADTYPE;
     }
     repack_job j = { .q8 = dtype == HERD_Q8_0, .src = (const uint8_t *)w, .dst = (uint8_t *)dst, .out = out,
                      .blocks = in / 32 };
+    /* map both ranges in one call each rather than a fault per page: the copy's huge pages otherwise
+     * fault one at a time, each waiting for the kernel to find (compact) 2 MiB of free memory */
+    populate(w, row_bytes_of(dtype, in) * out, MADV_POPULATE_READ);
+    populate(dst, herd_repacked_size(ctx, dtype, out, in), MADV_POPULATE_WRITE);
     run_job(ctx, repack_task, &j, (out + 15) / 16);
     return dtype == HERD_Q8_0 ? HERD_Q8_0_R16 : HERD_Q4_0_R16;
 }
