@@ -21,6 +21,36 @@ typedef struct {
     int16_t bsums[16]; /* sum of q over each group of 16 */
 } herd_q8k;         /* pairs with Q4_K and Q6_K super-blocks (256 elements) */
 
+/* Activation blocks for the row-interleaved (R16) weight layouts: the quantized values, their scale and
+ * the block's offset terms precomputed, so each block's integer dot starts from a broadcast. */
+typedef struct {
+    int8_t q[32];
+    float d;
+    int32_t off4;  /* -8 · Σq: Q4_0's "- 8" on every nibble */
+    int32_t off8;  /* -128 · Σq: the +128 bias of Q8_0 bytes stored as unsigned */
+    int32_t pad;
+} herd_q8r;
+
+/* R16 layouts: a group of 16 rows is its blocks in pairs, each pair 64 bytes of f16 scales (16 for the
+ * first block, 16 for the second) followed by the two blocks' quants; a lone last block keeps the pair's
+ * shape with its second half of scales unused. One sequential stream per group, every load aligned. */
+#define R16_Q4_0_QBYTES 256
+#define R16_Q8_0_QBYTES 512
+#define R16_SCALE_BYTES 32
+
+static inline int64_t r16_group_bytes(int64_t blocks, int64_t qbytes) {
+    return (blocks + 1) / 2 * 2 * R16_SCALE_BYTES + blocks * qbytes;
+}
+
+/* Offset of block b's quants in its group; its 16 scales are at r16_scales_at. */
+static inline int64_t r16_quants_at(int64_t b, int64_t qbytes) {
+    return (b >> 1) * (2 * R16_SCALE_BYTES + 2 * qbytes) + 2 * R16_SCALE_BYTES + (b & 1) * qbytes;
+}
+
+static inline int64_t r16_scales_at(int64_t b, int64_t qbytes) {
+    return (b >> 1) * (2 * R16_SCALE_BYTES + 2 * qbytes) + (b & 1) * R16_SCALE_BYTES;
+}
+
 /* One build of the kernels for one instruction-set level. */
 typedef struct herd_isa {
     int level;
@@ -31,6 +61,12 @@ typedef struct herd_isa {
      * at `xa + r·xa_stride` bytes (f32 for float weights, herd_q8a/herd_q8k blocks for quantized). */
     void (*matmul_rows)(int dtype, const uint8_t *w, int64_t row_bytes, const void *xa, int64_t xa_stride,
                         int32_t n, int64_t in, float *y, int64_t ystride, int64_t o0, int64_t o1);
+    /* Row-interleaved layouts; NULL in builds without them. Row groups [g0, g1) of an R16 matrix of
+     * `blocks` blocks per row against n activation rows of `blocks` herd_q8r each; y as for matmul_rows,
+     * rows at or past `out` (the padding of the last group) not written. */
+    void (*quant_q8r)(const float *x, herd_q8r *y, int64_t blocks);
+    void (*matmul_r16)(int dtype, const uint8_t *w, int64_t blocks, const herd_q8r *xa, int32_t n, float *y,
+                       int64_t ystride, int64_t out, int64_t g0, int64_t g1);
     void (*dequant_row)(int dtype, const uint8_t *w, int64_t cols, float *out);
     void (*rmsnorm_row)(const float *x, const float *w, float eps, int64_t dim, float *out);
     void (*softmax)(float *x, int64_t n);

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "herd_internal.h"
@@ -66,8 +67,10 @@ struct herd_ctx {
     pthread_cond_t cv;
     int sleepers; /* guarded by mu */
 
-    void *act; /* quantized activations, grown on demand */
-    size_t act_cap;
+    void *act[2]; /* quantized activations (see ACT_SLOT_*), grown on demand */
+    size_t act_cap[2];
+    void *hidden; /* the fused FFN's gate and up rows, grown on demand */
+    size_t hidden_cap;
     float *partials; /* attention slices awaiting their merge, grown on demand */
     size_t partials_cap;
 };
@@ -286,7 +289,9 @@ HERD_API void herd_destroy(herd_ctx *ctx) {
     pthread_mutex_destroy(&ctx->mu);
     pthread_cond_destroy(&ctx->cv);
     free(ctx->workers);
-    free(ctx->act);
+    free(ctx->act[0]);
+    free(ctx->act[1]);
+    free(ctx->hidden);
     free(ctx->partials);
     free(ctx);
 }
@@ -317,45 +322,8 @@ static void *grow(void **buf, size_t *cap, size_t need) {
 /* ------------------------------------------------------------------------------------------------
  * Matrix product
  * --------------------------------------------------------------------------------------------- */
-typedef struct {
-    const herd_isa *isa;
-    int dtype;
-    const uint8_t *w;
-    int64_t row_bytes;
-    const void *xa;
-    int64_t xa_stride;
-    int32_t n;
-    int64_t in;
-    float *y;
-    int64_t out;
-    int64_t chunk;
-    /* activation quantization phase */
-    const float *x;
-    int quant_k;
-} matmul_job;
-
-static void matmul_task(void *p, int64_t t, int tid) {
-    (void)tid;
-    matmul_job *j = (matmul_job *)p;
-    int64_t o0 = t * j->chunk;
-    int64_t o1 = o0 + j->chunk < j->out ? o0 + j->chunk : j->out;
-    j->isa->matmul_rows(j->dtype, j->w, j->row_bytes, j->xa, j->xa_stride, j->n, j->in, j->y, j->out, o0, o1);
-}
-
-static void quantize_rows(matmul_job *j, int32_t r0, int32_t r1) {
-    for (int32_t r = r0; r < r1; r++) {
-        void *dst = (uint8_t *)j->xa + r * j->xa_stride;
-        if (j->quant_k) {
-            j->isa->quant_q8k(j->x + r * j->in, (herd_q8k *)dst, j->in / 256);
-        } else {
-            j->isa->quant_q8a(j->x + r * j->in, (herd_q8a *)dst, j->in / 32);
-        }
-    }
-}
-
-static void quant_task(void *p, int64_t r, int tid) {
-    (void)tid;
-    quantize_rows((matmul_job *)p, (int32_t)r, (int32_t)r + 1);
+static int is_r16(int dtype) {
+    return dtype == HERD_Q4_0_R16 || dtype == HERD_Q8_0_R16;
 }
 
 static int64_t row_bytes_of(int dtype, int64_t in) {
@@ -367,61 +335,409 @@ static int64_t row_bytes_of(int dtype, int64_t in) {
     case HERD_Q4_0: return in / 32 * 18;
     case HERD_Q4_K: return in / 256 * 144;
     case HERD_Q6_K: return in / 256 * 210;
+    /* per row as streamed: a group's bytes over its 16 rows */
+    case HERD_Q4_0_R16: return r16_group_bytes(in / 32, R16_Q4_0_QBYTES) / 16;
+    case HERD_Q8_0_R16: return r16_group_bytes(in / 32, R16_Q8_0_QBYTES) / 16;
     default: return -1;
     }
 }
 
+/* The activation format a weight type multiplies with. */
+enum act_kind { ACT_F32, ACT_Q8A, ACT_Q8K, ACT_Q8R };
+
+static enum act_kind act_kind_of(int dtype) {
+    switch (dtype) {
+    case HERD_Q8_0:
+    case HERD_Q4_0: return ACT_Q8A;
+    case HERD_Q4_K:
+    case HERD_Q6_K: return ACT_Q8K;
+    case HERD_Q4_0_R16:
+    case HERD_Q8_0_R16: return ACT_Q8R;
+    default: return ACT_F32;
+    }
+}
+
+static int64_t act_stride_of(enum act_kind k, int64_t in) {
+    switch (k) {
+    case ACT_Q8A: return in / 32 * (int64_t)sizeof(herd_q8a);
+    case ACT_Q8K: return in / 256 * (int64_t)sizeof(herd_q8k);
+    case ACT_Q8R: return in / 32 * (int64_t)sizeof(herd_q8r);
+    default: return in * 4;
+    }
+}
+
+/* n activation rows (x, in apart) in the format `kind` wants, rows `stride` bytes apart in dst. */
+typedef struct {
+    const herd_isa *isa;
+    enum act_kind kind;
+    const float *x;
+    int64_t in;
+    uint8_t *dst;
+    int64_t stride;
+} quant_job;
+
+static void quant_task(void *p, int64_t r, int tid) {
+    (void)tid;
+    quant_job *j = (quant_job *)p;
+    const float *x = j->x + r * j->in;
+    void *dst = j->dst + r * j->stride;
+    switch (j->kind) {
+    case ACT_Q8A: j->isa->quant_q8a(x, (herd_q8a *)dst, j->in / 32); break;
+    case ACT_Q8K: j->isa->quant_q8k(x, (herd_q8k *)dst, j->in / 256); break;
+    case ACT_Q8R: j->isa->quant_q8r(x, (herd_q8r *)dst, j->in / 32); break;
+    default: break;
+    }
+}
+
+/* Scratch slots for quantized activations: a product's inputs, and the fused FFN's hidden rows. */
+enum { ACT_SLOT_IN = 0, ACT_SLOT_HIDDEN = 1 };
+
+/* Activations ready for products with weights of `kind`: x itself for float weights, else quantized
+ * into the slot's scratch (in parallel when there is enough of it). NULL when out of memory. */
+static const void *prepare_act(herd_ctx *ctx, enum act_kind kind, const float *x, int32_t n, int64_t in, int slot,
+                               int64_t *stride) {
+    *stride = act_stride_of(kind, in);
+    if (kind == ACT_F32) {
+        return x;
+    }
+    quant_job j = { .isa = ctx->isa, .kind = kind, .x = x, .in = in, .stride = *stride };
+    j.dst = grow(&ctx->act[slot], &ctx->act_cap[slot], (size_t)(*stride * n));
+    if (j.dst == NULL) {
+        return NULL;
+    }
+    if (ctx->nth > 1 && n > 1 && (int64_t)n * in >= 16384) {
+        run_job(ctx, quant_task, &j, n);
+    } else {
+        for (int32_t r = 0; r < n; r++) {
+            quant_task(&j, r, 0);
+        }
+    }
+    return j.dst;
+}
+
+/* One product's operands: y[r·ystride + o] = W row o · activation row r. */
+typedef struct {
+    int dtype;
+    const uint8_t *w;
+    int64_t out, in, row_bytes;
+    const void *xa;
+    int64_t xa_stride;
+    int32_t n;
+    float *y;
+    int64_t ystride;
+} product;
+
+/* Output rows [o0, o1) of a product; for R16 types o0 is a multiple of 16. */
+static void product_rows(const herd_isa *isa, const product *p, int64_t o0, int64_t o1) {
+    if (is_r16(p->dtype)) {
+        isa->matmul_r16(p->dtype, p->w, p->in / 32, (const herd_q8r *)p->xa, p->n, p->y, p->ystride, p->out, o0 / 16,
+                        (o1 + 15) / 16);
+    } else {
+        isa->matmul_rows(p->dtype, p->w, p->row_bytes, p->xa, p->xa_stride, p->n, p->in, p->y, p->ystride, o0, o1);
+    }
+}
+
+/* Rows per task: ~8 tasks per thread so that uneven progress evens out, but long enough for the
+ * prefetchers to stream rows; a multiple of 16 so R16 groups are never split. */
+static int64_t chunk_rows(const herd_ctx *ctx, int64_t out, int64_t row_bytes) {
+    int64_t chunk = out / ((int64_t)ctx->nth * 8);
+    int64_t min_rows = (16384 + row_bytes - 1) / row_bytes;
+    if (chunk < min_rows) {
+        chunk = min_rows;
+    }
+    return (chunk + 15) / 16 * 16;
+}
+
+typedef struct {
+    const herd_isa *isa;
+    product p;
+    int64_t chunk;
+} product_job;
+
+static void product_task(void *arg, int64_t t, int tid) {
+    (void)tid;
+    product_job *j = (product_job *)arg;
+    int64_t o0 = t * j->chunk;
+    int64_t o1 = o0 + j->chunk < j->p.out ? o0 + j->chunk : j->p.out;
+    product_rows(j->isa, &j->p, o0, o1);
+}
+
+/* Small products are not worth waking the pool. */
+static int worth_splitting(const herd_ctx *ctx, int64_t out, int64_t in, int32_t n) {
+    return ctx->nth > 1 && out * in * (int64_t)n >= 65536;
+}
+
+static void run_product(herd_ctx *ctx, const product *p) {
+    if (!worth_splitting(ctx, p->out, p->in, p->n)) {
+        product_rows(ctx->isa, p, 0, p->out);
+        return;
+    }
+    product_job j = { .isa = ctx->isa, .p = *p, .chunk = chunk_rows(ctx, p->out, p->row_bytes) };
+    run_job(ctx, product_task, &j, (p->out + j.chunk - 1) / j.chunk);
+}
+
+/* A type this context can multiply: R16 types only where the kernels have them. */
+static int type_ok(const herd_ctx *ctx, int dtype) {
+    return row_bytes_of(dtype, 0) >= 0 && (!is_r16(dtype) || ctx->isa->matmul_r16 != NULL);
+}
+
 HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in, const float *x, float *y,
                          int32_t n) {
-    int64_t rb = row_bytes_of(dtype, in);
-    if (rb < 0) {
+    if (!type_ok(ctx, dtype)) {
         return HERD_EBADTYPE;
     }
     if (n <= 0 || out <= 0) {
         return 0;
     }
-    matmul_job j = {
-        .isa = ctx->isa, .dtype = dtype, .w = (const uint8_t *)w, .row_bytes = rb,
-        .n = n, .in = in, .y = y, .out = out, .x = x,
-    };
-    if (dtype == HERD_F32 || dtype == HERD_F16 || dtype == HERD_BF16) {
-        j.xa = x;
-        j.xa_stride = in * 4;
-    } else {
-        j.quant_k = dtype == HERD_Q4_K || dtype == HERD_Q6_K;
-        j.xa_stride = j.quant_k ? in / 256 * (int64_t)sizeof(herd_q8k) : in / 32 * (int64_t)sizeof(herd_q8a);
-        j.xa = grow(&ctx->act, &ctx->act_cap, (size_t)(j.xa_stride * n));
-        if (j.xa == NULL) {
-            return HERD_ENOMEM;
-        }
-        if (ctx->nth > 1 && n > 1 && (int64_t)n * in >= 16384) {
-            run_job(ctx, quant_task, &j, n);
-        } else {
-            quantize_rows(&j, 0, n);
-        }
+    product p = { .dtype = dtype, .w = (const uint8_t *)w, .out = out, .in = in, .row_bytes = row_bytes_of(dtype, in),
+                  .n = n, .y = y, .ystride = out };
+    p.xa = prepare_act(ctx, act_kind_of(dtype), x, n, in, ACT_SLOT_IN, &p.xa_stride);
+    if (p.xa == NULL) {
+        return HERD_ENOMEM;
     }
-    /* Small products are not worth waking the pool. Otherwise aim for ~8 chunks per thread so that
-     * uneven progress evens out, but keep chunks long enough for the prefetchers to stream rows. */
-    int64_t work = out * in * (int64_t)n;
-    if (ctx->nth == 1 || work < 65536) {
-        ctx->isa->matmul_rows(dtype, j.w, rb, j.xa, j.xa_stride, n, in, y, out, 0, out);
-        return 0;
-    }
-    int64_t chunk = out / ((int64_t)ctx->nth * 8);
-    int64_t min_rows = (16384 + rb - 1) / rb;
-    if (chunk < min_rows) {
-        chunk = min_rows;
-    }
-    if (chunk < 1) {
-        chunk = 1;
-    }
-    j.chunk = chunk;
-    run_job(ctx, matmul_task, &j, (out + chunk - 1) / chunk);
+    run_product(ctx, &p);
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Repacking into the R16 layouts (see herd_kernels_isa.c): one task per group of 16 rows.
+ * --------------------------------------------------------------------------------------------- */
+HERD_API int64_t herd_repacked_size(const herd_ctx *ctx, int dtype, int64_t out, int64_t in) {
+    if (ctx->isa->matmul_r16 == NULL || out <= 0 || in <= 0 || in % 32 != 0) {
+        return 0;
+    }
+    int64_t groups = (out + 15) / 16;
+    switch (dtype) {
+    case HERD_Q4_0: return groups * r16_group_bytes(in / 32, R16_Q4_0_QBYTES);
+    case HERD_Q8_0: return groups * r16_group_bytes(in / 32, R16_Q8_0_QBYTES);
+    default: return 0;
+    }
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static size_t huge_round(int64_t bytes) {
+    return ((size_t)bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+}
+
+HERD_API void *herd_alloc_weights(int64_t bytes) {
+    if (bytes <= 0) {
+        return NULL;
+    }
+    size_t size = huge_round(bytes);
+    /* over-allocate by one huge page, then trim to a 2 MiB-aligned range */
+    uint8_t *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        return NULL;
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > raw) {
+        munmap(raw, (size_t)(p - raw));
+    }
+    size_t tail = (size_t)(raw + size + HUGE_PAGE - (p + size));
+    if (tail > 0) {
+        munmap(p + size, tail);
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, size, MADV_HUGEPAGE); /* a hint: without transparent huge pages it changes nothing */
+#endif
+    return p;
+}
+
+HERD_API void herd_free_weights(void *p, int64_t bytes) {
+    if (p != NULL && bytes > 0) {
+        munmap(p, huge_round(bytes));
+    }
+}
+
+typedef struct {
+    int q8; /* Q8_0 (else Q4_0) */
+    const uint8_t *src;
+    uint8_t *dst;
+    int64_t out, blocks;
+} repack_job;
+
+static void repack_task(void *arg, int64_t g, int tid) {
+    (void)tid;
+    repack_job *j = (repack_job *)arg;
+    int64_t bsize = j->q8 ? 34 : 18;     /* source block: f16 scale, then 32 values or 16 nibble bytes */
+    int chunks = j->q8 ? 8 : 4;          /* 4-byte pieces of a block's values */
+    int64_t qbytes = 64 * chunks;
+    uint8_t *gd = j->dst + g * r16_group_bytes(j->blocks, qbytes);
+    if (j->blocks % 2 == 1) { /* the unused half of a lone last block's scales */
+        memset(gd + r16_scales_at(j->blocks - 1, qbytes) + R16_SCALE_BYTES, 0, R16_SCALE_BYTES);
+    }
+    for (int64_t b = 0; b < j->blocks; b++) {
+        uint8_t *dq = gd + r16_quants_at(b, qbytes);
+        uint8_t *ds = gd + r16_scales_at(b, qbytes);
+        for (int r = 0; r < 16; r++) {
+            int64_t row = 16 * g + r;
+            if (row >= j->out) { /* padding rows: zero scale, zero values */
+                memset(ds + 2 * r, 0, 2);
+                for (int k = 0; k < chunks; k++) {
+                    memset(dq + 64 * k + 4 * r, 0, 4);
+                }
+                continue;
+            }
+            const uint8_t *blk = j->src + row * j->blocks * bsize + b * bsize;
+            memcpy(ds + 2 * r, blk, 2);
+            /* q + 128 for Q8_0: the unsigned operand of the integer dot */
+            uint32_t bias = j->q8 ? 0x80808080u : 0;
+            for (int k = 0; k < chunks; k++) {
+                uint32_t v;
+                memcpy(&v, blk + 2 + 4 * k, 4);
+                v ^= bias;
+                memcpy(dq + 64 * k + 4 * r, &v, 4);
+            }
+        }
+    }
+}
+
+#ifndef MADV_POPULATE_READ /* Linux 5.14; older kernels answer EINVAL, and the pages fault in as touched */
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static void populate(const void *p, int64_t bytes, int advice) {
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095;
+    madvise((void *)start, (size_t)((uintptr_t)p + (size_t)bytes - start), advice);
+}
+
+HERD_API int herd_repack(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in, void *dst) {
+    if (herd_repacked_size(ctx, dtype, out, in) <= 0) {
+        return HERD_EBADTYPE;
+    }
+    repack_job j = { .q8 = dtype == HERD_Q8_0, .src = (const uint8_t *)w, .dst = (uint8_t *)dst, .out = out,
+                     .blocks = in / 32 };
+    /* map both ranges in one call each rather than a fault per page: the copy's huge pages otherwise
+     * fault one at a time, each waiting for the kernel to find (compact) 2 MiB of free memory */
+    populate(w, row_bytes_of(dtype, in) * out, MADV_POPULATE_READ);
+    populate(dst, herd_repacked_size(ctx, dtype, out, in), MADV_POPULATE_WRITE);
+    run_job(ctx, repack_task, &j, (out + 15) / 16);
+    return dtype == HERD_Q8_0 ? HERD_Q8_0_R16 : HERD_Q4_0_R16;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * SwiGLU feed-forward: gate and up rows of a chunk in one task, gated there, then down.
+ * --------------------------------------------------------------------------------------------- */
+typedef struct {
+    const herd_isa *isa;
+    product gate, up;
+    int64_t chunk;
+} gate_up_job;
+
+static void gate_up_task(void *arg, int64_t t, int tid) {
+    (void)tid;
+    gate_up_job *j = (gate_up_job *)arg;
+    int64_t ffn = j->gate.out;
+    int64_t o0 = t * j->chunk;
+    int64_t o1 = o0 + j->chunk < ffn ? o0 + j->chunk : ffn;
+    product_rows(j->isa, &j->gate, o0, o1);
+    product_rows(j->isa, &j->up, o0, o1);
+    for (int32_t r = 0; r < j->gate.n; r++) { /* the chunk's gate and up values are still in cache */
+        j->isa->swiglu(j->gate.y + r * ffn + o0, j->up.y + r * ffn + o0, o1 - o0);
+    }
+}
+
+HERD_API int herd_ffn_swiglu(herd_ctx *ctx, int gate_type, const void *gate, int up_type, const void *up,
+                             int down_type, const void *down, int64_t ffn, int64_t hidden, const float *x,
+                             int32_t n, float *y) {
+    if (!type_ok(ctx, gate_type) || !type_ok(ctx, up_type) || !type_ok(ctx, down_type)) {
+        return HERD_EBADTYPE;
+    }
+    if (n <= 0 || hidden <= 0) {
+        return 0;
+    }
+    /* hidden (gate, then up) rows: f32, 64-byte aligned */
+    size_t plane = ((size_t)ffn * (size_t)n * sizeof(float) + 63) / 64 * 64;
+    float *h = (float *)grow(&ctx->hidden, &ctx->hidden_cap, 2 * plane);
+    if (h == NULL) {
+        return HERD_ENOMEM;
+    }
+    gate_up_job j = { .isa = ctx->isa };
+    j.gate = (product){ .dtype = gate_type, .w = (const uint8_t *)gate, .out = ffn, .in = hidden,
+                        .row_bytes = row_bytes_of(gate_type, hidden), .n = n, .y = h, .ystride = ffn };
+    j.up = j.gate;
+    j.up.dtype = up_type;
+    j.up.w = (const uint8_t *)up;
+    j.up.row_bytes = row_bytes_of(up_type, hidden);
+    j.up.y = (float *)((uint8_t *)h + plane);
+    /* x quantized once when gate and up take the same activation format */
+    enum act_kind gk = act_kind_of(gate_type), uk = act_kind_of(up_type);
+    j.gate.xa = prepare_act(ctx, gk, x, n, hidden, ACT_SLOT_IN, &j.gate.xa_stride);
+    if (j.gate.xa == NULL) {
+        return HERD_ENOMEM;
+    }
+    if (uk == gk) {
+        j.up.xa = j.gate.xa;
+        j.up.xa_stride = j.gate.xa_stride;
+    } else {
+        j.up.xa = prepare_act(ctx, uk, x, n, hidden, ACT_SLOT_HIDDEN, &j.up.xa_stride);
+        if (j.up.xa == NULL) {
+            return HERD_ENOMEM;
+        }
+    }
+    if (!worth_splitting(ctx, 2 * ffn, hidden, n)) {
+        j.chunk = ffn;
+        gate_up_task(&j, 0, 0);
+    } else {
+        int64_t rb = j.gate.row_bytes + j.up.row_bytes;
+        j.chunk = chunk_rows(ctx, ffn, rb);
+        run_job(ctx, gate_up_task, &j, (ffn + j.chunk - 1) / j.chunk);
+    }
+    product d = { .dtype = down_type, .w = (const uint8_t *)down, .out = hidden, .in = ffn,
+                  .row_bytes = row_bytes_of(down_type, ffn), .n = n, .y = y, .ystride = hidden };
+    d.xa = prepare_act(ctx, act_kind_of(down_type), h, n, ffn, ACT_SLOT_HIDDEN, &d.xa_stride);
+    if (d.xa == NULL) {
+        return HERD_ENOMEM;
+    }
+    run_product(ctx, &d);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * MoE routing
+ * --------------------------------------------------------------------------------------------- */
+HERD_API void herd_route(herd_ctx *ctx, float *logits, int32_t n, int32_t n_experts, int32_t k, int32_t gating,
+                         int32_t normalize, int32_t *experts, float *weights) {
+    for (int32_t t = 0; t < n; t++) {
+        float *row = logits + (int64_t)t * n_experts;
+        int32_t *chosen = experts + (int64_t)t * k;
+        float *wt = weights + (int64_t)t * k;
+        if (gating == 0) {
+            ctx->isa->softmax(row, n_experts);
+        }
+        /* k passes of a max search skipping those taken: k and the expert count are small */
+        for (int32_t s = 0; s < k; s++) {
+            int32_t best = -1;
+            for (int32_t i = 0; i < n_experts; i++) {
+                int taken = 0;
+                for (int32_t c = 0; c < s; c++) {
+                    taken |= chosen[c] == i;
+                }
+                if (!taken && (best < 0 || row[i] > row[best])) {
+                    best = i;
+                }
+            }
+            chosen[s] = best;
+        }
+        double sum = 0;
+        for (int32_t s = 0; s < k; s++) {
+            float v = row[chosen[s]];
+            float w = gating == 1 ? (float)(1.0 / (1.0 + exp(-(double)v))) : v;
+            wt[s] = w;
+            sum += w;
+        }
+        if (normalize) {
+            for (int32_t s = 0; s < k; s++) {
+                wt[s] = (float)(wt[s] / sum);
+            }
+        }
+    }
+}
+
 HERD_API int herd_get_row(herd_ctx *ctx, int dtype, const void *row, int64_t cols, float *out) {
-    if (row_bytes_of(dtype, cols) < 0) {
+    if (row_bytes_of(dtype, cols) < 0 || is_r16(dtype)) {
         return HERD_EBADTYPE;
     }
     ctx->isa->dequant_row(dtype, (const uint8_t *)row, cols, out);

@@ -25,6 +25,11 @@ enum herd_dtype {
     HERD_Q4_0 = 4,
     HERD_Q4_K = 5,
     HERD_Q6_K = 6,
+    /* Herd's own layouts, made from Q4_0 / Q8_0 by herd_repack (never found in a file): rows in groups of
+     * 16, each group's blocks with the 16 rows' bytes interleaved 4 at a time, so that one 512-bit lane
+     * holds one row and a block's integer dot products for 16 rows take 8 instructions. */
+    HERD_Q4_0_R16 = 7,
+    HERD_Q8_0_R16 = 8,
 };
 
 /* Instruction-set levels of the kernel variants built into the library. */
@@ -53,6 +58,35 @@ HERD_API int herd_threads(const herd_ctx *ctx);
 /* y (n, out) = x (n, in) · W (out, in)ᵀ; W rows are contiguous, in is a whole number of blocks. */
 HERD_API int herd_matmul(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in,
                          const float *x, float *y, int32_t n);
+
+/* Bytes of the repacked (HERD_*_R16) form of a (out, in) matrix of `dtype`, or 0 when this context's kernels
+ * have no repacked layout for it (only the AVX-512 kernels do, for Q4_0 and Q8_0). */
+HERD_API int64_t herd_repacked_size(const herd_ctx *ctx, int dtype, int64_t out, int64_t in);
+
+/* Memory for repacked weights: anonymous, 2 MiB-aligned and asking for transparent huge pages, which
+ * spare a TLB miss per 4 KiB of streamed weights and let the prefetchers run across page bounds. NULL
+ * when none can be had. Free with herd_free_weights and the same size. */
+HERD_API void *herd_alloc_weights(int64_t bytes);
+HERD_API void herd_free_weights(void *p, int64_t bytes);
+
+/* Writes the repacked form of w (out, in) of `dtype` into dst (herd_repacked_size bytes, 64-byte aligned
+ * for best speed), on the pool. Returns the R16 type to pass to herd_matmul, or HERD_EBADTYPE. */
+HERD_API int herd_repack(herd_ctx *ctx, int dtype, const void *w, int64_t out, int64_t in, void *dst);
+
+/* SwiGLU feed-forward in one call: y (n, hidden) = down · (silu(gate · x) ⊙ (up · x)) for x (n, hidden);
+ * gate and up are (ffn, hidden), down (hidden, ffn), each of its own type (R16 types included). x is
+ * quantized once for both gate and up, gate and up rows are computed by the same task and gated there,
+ * and the (n, ffn) intermediate stays in the context's scratch. */
+HERD_API int herd_ffn_swiglu(herd_ctx *ctx, int gate_type, const void *gate, int up_type, const void *up,
+                             int down_type, const void *down, int64_t ffn, int64_t hidden, const float *x,
+                             int32_t n, float *y);
+
+/* MoE routing of n rows of logits (n, experts), in place: gating 0 = softmax over the row, then the top k
+ * probabilities; 1 = top k raw logits, each weighted by its sigmoid. Ties go to the lower index; chosen
+ * experts largest first into experts[t·k ..], their weights into weights[t·k ..], divided by their sum
+ * when normalize. */
+HERD_API void herd_route(herd_ctx *ctx, float *logits, int32_t n, int32_t n_experts, int32_t k, int32_t gating,
+                         int32_t normalize, int32_t *experts, float *weights);
 
 /* One row of `cols` elements at `row` (already offset to the row) as f32. */
 HERD_API int herd_get_row(herd_ctx *ctx, int dtype, const void *row, int64_t cols, float *out);

@@ -784,6 +784,147 @@ static void quant_rows_n(int dtype, const uint8_t *row, const uint8_t *xb, int64
 }
 #endif
 
+#if HERD_LEVEL >= 3
+/* ------------------------------------------------------------------------------------------------
+ * Row-interleaved layouts (R16, made by herd_repack): rows in groups of 16, and in each block of a
+ * group, 64-byte chunks in which bytes [4r, 4r + 4) belong to row r. One VNNI instruction then takes
+ * 4 elements of each of the 16 rows against 4 activation values broadcast to every lane, so a lane
+ * sums one row, the block's 16 row sums come out as one vector, and one conversion and one
+ * multiply-add per block and activation row scale them: no per-row horizontal work at all.
+ *   Q4_0_R16 chunk k (0..3): bytes 4k..4k+3 of each row's 16 nibble bytes, i.e. elements 4k..4k+3 in
+ *            the low nibbles and 16+4k..16+4k+3 in the high ones.
+ *   Q8_0_R16 chunk k (0..7): bytes 4k..4k+3 of each row's 32 values, stored as q + 128 (unsigned, as
+ *            the instruction's first operand must be); the activation's -128·Σq takes the bias out.
+ * Blocks go in pairs with their scales in front (see herd_internal.h), so a group is one stream: with
+ * the scales in a separate region the prefetchers kept up with neither (a third less bandwidth).
+ * --------------------------------------------------------------------------------------------- */
+#define R16_TILE 8 /* activation rows per pass over a group's weights: enough to hide the unpacking */
+
+static inline __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+static void quant_q8r(const float *x, herd_q8r *y, int64_t blocks) {
+    for (int64_t b = 0; b < blocks; b++, x += 32) {
+        float amax = absmax(x, 32);
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        y[b].d = amax / 127.0f;
+        __m256i q = quant32(x, _mm256_set1_ps(inv));
+        _mm256_storeu_si256((__m256i *)y[b].q, q);
+        /* Σq: q + 128 as unsigned bytes summed by SAD, less 32 · 128 */
+        __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
+        __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+        int32_t sum = (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
+        y[b].off4 = -8 * sum;
+        y[b].off8 = -128 * sum;
+        y[b].pad = 0;
+    }
+}
+
+/* One R16 group against R activation rows (rows r at xa + r·blocks), 16 outputs per row under `keep`. */
+INLINE void q4_0_r16_tile(const uint8_t *gq, int64_t blocks, const herd_q8r *xa, int R,
+                          float *y, int64_t ystride, __mmask16 keep) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[R16_TILE];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; b++) {
+        const uint8_t *q = gq + r16_quants_at(b, R16_Q4_0_QBYTES);
+        const uint8_t *sc = gq + r16_scales_at(b, R16_Q4_0_QBYTES);
+        __m512i lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+            __m512i raw = _mm512_loadu_si512((const void *)(q + 64 * k));
+            lo[k] = _mm512_and_si512(raw, m4);
+            hi[k] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+        }
+        __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+        for (int r = 0; r < R; r++) {
+            const herd_q8r *a = xa + r * blocks + b;
+            /* two chains: a lone activation row (decode) is otherwise one long dependency per block */
+            __m512i s = _mm512_set1_epi32(a->off4);
+            __m512i t = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                s = _mm512_dpbusd_epi32(s, lo[k], bcast4(a->q + 4 * k));
+                t = _mm512_dpbusd_epi32(t, hi[k], bcast4(a->q + 16 + 4 * k));
+            }
+            s = _mm512_add_epi32(s, t);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws, _mm512_set1_ps(a->d)), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm512_mask_storeu_ps(y + r * ystride, keep, acc[r]);
+    }
+}
+
+INLINE void q8_0_r16_tile(const uint8_t *gq, int64_t blocks, const herd_q8r *xa, int R,
+                          float *y, int64_t ystride, __mmask16 keep) {
+    __m512 acc[R16_TILE];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; b++) {
+        const uint8_t *q = gq + r16_quants_at(b, R16_Q8_0_QBYTES);
+        const uint8_t *sc = gq + r16_scales_at(b, R16_Q8_0_QBYTES);
+        __m512i w[8];
+        for (int k = 0; k < 8; k++) {
+            w[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
+        }
+        __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+        for (int r = 0; r < R; r++) {
+            const herd_q8r *a = xa + r * blocks + b;
+            __m512i s = _mm512_set1_epi32(a->off8);
+            __m512i t = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k += 2) {
+                s = _mm512_dpbusd_epi32(s, w[k], bcast4(a->q + 4 * k));
+                t = _mm512_dpbusd_epi32(t, w[k + 1], bcast4(a->q + 4 * k + 4));
+            }
+            s = _mm512_add_epi32(s, t);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(ws, _mm512_set1_ps(a->d)), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm512_mask_storeu_ps(y + r * ystride, keep, acc[r]);
+    }
+}
+
+#define R16_TILES(fn, R, ...)                                                                                 \
+    switch (R) { /* a constant R per call keeps the accumulators in registers */                           \
+    case 8: fn(__VA_ARGS__, 8, y_, ystride, keep); break;                                                     \
+    case 7: fn(__VA_ARGS__, 7, y_, ystride, keep); break;                                                     \
+    case 6: fn(__VA_ARGS__, 6, y_, ystride, keep); break;                                                     \
+    case 5: fn(__VA_ARGS__, 5, y_, ystride, keep); break;                                                     \
+    case 4: fn(__VA_ARGS__, 4, y_, ystride, keep); break;                                                     \
+    case 3: fn(__VA_ARGS__, 3, y_, ystride, keep); break;                                                     \
+    case 2: fn(__VA_ARGS__, 2, y_, ystride, keep); break;                                                     \
+    default: fn(__VA_ARGS__, 1, y_, ystride, keep); break;                                                    \
+    }
+
+static void matmul_r16(int dtype, const uint8_t *w, int64_t blocks, const herd_q8r *xa, int32_t n, float *y,
+                       int64_t ystride, int64_t out, int64_t g0, int64_t g1) {
+    int64_t qbytes = dtype == HERD_Q4_0_R16 ? R16_Q4_0_QBYTES : R16_Q8_0_QBYTES;
+    int64_t gbytes = r16_group_bytes(blocks, qbytes);
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *gq = w + g * gbytes;
+        int64_t o = 16 * g;
+        __mmask16 keep = out - o >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (out - o)) - 1);
+        for (int32_t r = 0; r < n; r += R16_TILE) {
+            int R = n - r < R16_TILE ? n - r : R16_TILE;
+            float *y_ = y + r * ystride + o;
+            const herd_q8r *xr = xa + r * blocks;
+            if (dtype == HERD_Q4_0_R16) {
+                R16_TILES(q4_0_r16_tile, R, gq, blocks, xr)
+            } else {
+                R16_TILES(q8_0_r16_tile, R, gq, blocks, xr)
+            }
+        }
+    }
+}
+#undef R16_TILES
+#endif
+
 static void matmul_rows(int dtype, const uint8_t *w, int64_t row_bytes, const void *xa, int64_t xa_stride,
                         int32_t n, int64_t in, float *y, int64_t ystride, int64_t o0, int64_t o1) {
     const uint8_t *xb = (const uint8_t *)xa;
@@ -1125,6 +1266,10 @@ const herd_isa VARIANT = {
     .quant_q8a = quant_q8a,
     .quant_q8k = quant_q8k,
     .matmul_rows = matmul_rows,
+#if HERD_LEVEL >= 3
+    .quant_q8r = quant_q8r,
+    .matmul_r16 = matmul_r16,
+#endif
     .dequant_row = dequant_row,
     .rmsnorm_row = rmsnorm_row,
     .softmax = softmax,

@@ -35,6 +35,9 @@ final class BenchCommand implements Callable<Integer> {
     int repetitions;
     @Option(names = "--triad", description = "also measure memory bandwidth (STREAM-like triad) with the native kernels")
     boolean triad;
+    @Option(names = "--no-repack", description = "native kernels on the file's weight layout, without repacked copies"
+            + " (to measure what repacking gives)")
+    boolean noRepack;
     @Mixin
     BackendOptions backendOptions;
 
@@ -42,14 +45,17 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() {
         try (ModelFiles files = ModelFiles.open(model);
              ModelWeights weights = new ModelWeights(files.config(), files.store(), files.format());
-             Backend backend = backendOptions.create(System.err)) {
+             Backend backend = noRepack ? inPlaceNative() : backendOptions.create(System.err)) {
             Transformer t = new Transformer(weights, backend);
             int vocab = files.config().vocabSize();
             SplittableRandom r = new SplittableRandom(1);
             int[] prompt = r.ints(promptTokens, 0, vocab).toArray();
-            // warm-up: touches every page of the mapped weights and lets the JIT compile the hot loops
+            // warm-up: touches every page of the mapped weights (repacking them where the kernels do) and lets
+            // the JIT compile the hot loops
+            long warmStart = System.nanoTime();
             new GreedyDecoder(t).generate(Arrays.copyOf(prompt, Math.min(16, promptTokens)), 4, java.util.Set.of(),
                     id -> { });
+            double warmSeconds = (System.nanoTime() - warmStart) / 1e9;
             double[] pp = new double[repetitions];
             double[] tg = new double[repetitions];
             for (int i = 0; i < repetitions; i++) {
@@ -66,6 +72,15 @@ final class BenchCommand implements Callable<Integer> {
             }
             report("pp" + promptTokens, pp, backend, 0);
             report("tg" + genTokens, tg, backend, activeWeightBytes(files));
+            if (backend instanceof NativeBackend nb) {
+                // what the kernels' weight layout cost: the copies and their build time, and the process's
+                // resident memory split into anonymous (heap, repacked copies) and file-backed (mapped weights)
+                NativeBackend.RepackStats packed = nb.repackStats();
+                System.out.println(String.format(Locale.ROOT,
+                        "{\"engine\":\"herd\",\"model\":\"%s\",\"warmup_seconds\":%.3f,\"repacked_tensors\":%d,"
+                                + "\"repacked_gb\":%.3f,\"repack_seconds\":%.3f%s}", model.getFileName(), warmSeconds,
+                        packed.tensors(), packed.bytes() / 1e9, packed.nanos() / 1e9, residentMemory()));
+            }
             if (triad && backend instanceof NativeBackend nb) {
                 double gbs = nb.triadBandwidth(1L << 25, 5);
                 System.out.println(String.format(Locale.ROOT,
@@ -83,6 +98,34 @@ final class BenchCommand implements Callable<Integer> {
         System.out.println(String.format(Locale.ROOT,
                 "{\"engine\":\"herd\",\"backend\":\"%s\",\"model\":\"%s\",\"test\":\"%s\",\"mean_tps\":%.2f,\"best_tps\":%.2f,\"runs\":%s%s}",
                 backend.name(), model.getFileName(), test, mean, best, Arrays.toString(tokensPerSecond), bandwidth));
+    }
+
+    private NativeBackend inPlaceNative() {
+        int n = backendOptions.threads != null ? backendOptions.threads : Runtime.getRuntime().availableProcessors();
+        try {
+            NativeBackend b = NativeBackend.load(n, NativeBackend.Isa.AUTO, NativeBackend.DEFAULT_SPIN_MICROS, false);
+            System.err.println("herd: using native CPU kernels (" + b.isa() + ", " + n + " threads), weights not repacked");
+            return b;
+        } catch (dev.herd.kernels.NativeUnavailableException e) {
+            throw new IllegalArgumentException("--no-repack needs the native kernels: " + e.getMessage());
+        }
+    }
+
+    /** Resident memory from /proc/self/status as JSON fields (empty where there is no such file). */
+    private static String residentMemory() {
+        StringBuilder sb = new StringBuilder();
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/status"))) {
+                String[] kv = line.split(":\\s+");
+                if (kv.length == 2 && (kv[0].equals("RssAnon") || kv[0].equals("RssFile") || kv[0].equals("VmHWM"))) {
+                    long kb = Long.parseLong(kv[1].replace(" kB", "").trim());
+                    sb.append(String.format(Locale.ROOT, ",\"%s_gb\":%.3f", kv[0].toLowerCase(Locale.ROOT), kb / 1e6));
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return "";
+        }
+        return sb.toString();
     }
 
     /**

@@ -31,6 +31,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * other kernels agree with {@link ReferenceBackend} to f32 rounding. Types the C code does not handle
  * ({@link DType#F8_E4M3}) run on an internal reference backend.
  *
+ * <p>Where the kernels have a faster layout for a weight type (the AVX-512 kernels: Q4_0 and Q8_0, rows
+ * interleaved in groups of 16), a matrix is repacked into it the first time it is multiplied and the copy
+ * is used from then on: memory the size of the weights (the mapped file's pages are then no longer read
+ * and the OS may drop them), and a one-off pass over them. {@link #load(int, Isa, int, boolean)} turns this
+ * off; {@link #repackStats()} says what it cost.
+ *
  * <p>Calls on one instance are serialised (the pool computes one kernel at a time).
  */
 public final class NativeBackend implements Backend {
@@ -85,12 +91,32 @@ public final class NativeBackend implements Backend {
     private static final MethodHandle ATTENTION = handle(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), CRITICAL);
     private static final MethodHandle TRIAD = handle(FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle REPACKED_SIZE = handle(FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_INT,
+            JAVA_LONG, JAVA_LONG), CRITICAL);
+    // not critical: a repack takes a while, and only native memory is involved
+    private static final MethodHandle REPACK = handle(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS,
+            JAVA_LONG, JAVA_LONG, ADDRESS));
+    private static final MethodHandle ALLOC_WEIGHTS = handle(FunctionDescriptor.of(ADDRESS, JAVA_LONG));
+    private static final MethodHandle FREE_WEIGHTS = handle(FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG));
+    private static final MethodHandle FFN_SWIGLU = handle(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS,
+            JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS), CRITICAL);
+    private static final MethodHandle ROUTE = handle(FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_INT, JAVA_INT,
+            JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS), CRITICAL);
+
+    /**
+     * What repacking costs: the copies held now and their bytes (the copies of released weights are freed),
+     * and the copies made so far and the time spent making them.
+     */
+    public record RepackStats(int tensors, long bytes, int made, long nanos) {
+    }
 
     private final Arena arena;
     private final MemorySegment ctx;
     private final Isa isa;
     private final int threads;
     private final ReentrantLock lock = new ReentrantLock();
+    private final boolean repack;
+    private final RepackedWeights packed; // guarded by lock
     private boolean closed;
     private ReferenceBackend fallback;
 
@@ -103,11 +129,18 @@ public final class NativeBackend implements Backend {
     private final MemorySegment fSwiglu;
     private final MemorySegment fAttention;
     private final MemorySegment fTriad;
+    private final MemorySegment fRepackedSize;
+    private final MemorySegment fRepack;
+    private final MemorySegment fAllocWeights;
+    private final MemorySegment fFreeWeights;
+    private final MemorySegment fFfnSwiglu;
+    private final MemorySegment fRoute;
 
-    private NativeBackend(Arena arena, Symbols lib, MemorySegment ctx, int threads) throws Throwable {
+    private NativeBackend(Arena arena, Symbols lib, MemorySegment ctx, int threads, boolean repack) throws Throwable {
         this.arena = arena;
         this.ctx = ctx;
         this.threads = threads;
+        this.repack = repack;
         this.fDestroy = lib.find("herd_destroy");
         this.fMatmul = lib.find("herd_matmul");
         this.fGetRow = lib.find("herd_get_row");
@@ -117,6 +150,33 @@ public final class NativeBackend implements Backend {
         this.fSwiglu = lib.find("herd_swiglu");
         this.fAttention = lib.find("herd_attention");
         this.fTriad = lib.find("herd_triad");
+        this.fRepackedSize = lib.find("herd_repacked_size");
+        this.fRepack = lib.find("herd_repack");
+        this.fAllocWeights = lib.find("herd_alloc_weights");
+        this.fFreeWeights = lib.find("herd_free_weights");
+        this.packed = new RepackedWeights(new RepackedWeights.Kernels() {
+            @Override
+            public long repackedSize(int type, long rows, long cols) throws Throwable {
+                return (long) REPACKED_SIZE.invokeExact(fRepackedSize, NativeBackend.this.ctx, type, rows, cols);
+            }
+
+            @Override
+            public int repack(int type, MemorySegment src, long rows, long cols, MemorySegment dst) throws Throwable {
+                return (int) REPACK.invokeExact(fRepack, NativeBackend.this.ctx, type, src, rows, cols, dst);
+            }
+
+            @Override
+            public MemorySegment allocate(long bytes) throws Throwable {
+                return (MemorySegment) ALLOC_WEIGHTS.invokeExact(fAllocWeights, bytes);
+            }
+
+            @Override
+            public void free(MemorySegment slab, long bytes) throws Throwable {
+                FREE_WEIGHTS.invokeExact(fFreeWeights, slab, bytes);
+            }
+        });
+        this.fFfnSwiglu = lib.find("herd_ffn_swiglu");
+        this.fRoute = lib.find("herd_route");
         this.isa = Isa.ofCode((int) ISA_LEVEL.invokeExact(lib.find("herd_isa_level"), ctx));
     }
 
@@ -138,13 +198,21 @@ public final class NativeBackend implements Backend {
         return load(threads, Isa.AUTO, DEFAULT_SPIN_MICROS);
     }
 
+    /** The same, repacking weights where the kernels have a faster layout. */
+    public static NativeBackend load(int threads, Isa isa, int spinMicros) throws NativeUnavailableException {
+        return load(threads, isa, spinMicros, true);
+    }
+
     /**
      * @param threads    threads computing matrix products and attention, the caller's included
      * @param isa        kernel level; anything but {@link Isa#AUTO} fails when the CPU cannot run it
      * @param spinMicros how long idle workers busy-wait for the next kernel before sleeping
+     * @param repack     copy weight matrices into the kernels' faster layout at their first product (costs
+     *                   their size in memory); false multiplies them where they are mapped
      */
     @SuppressWarnings("restricted") // loading native code is what this class is for
-    public static NativeBackend load(int threads, Isa isa, int spinMicros) throws NativeUnavailableException {
+    public static NativeBackend load(int threads, Isa isa, int spinMicros, boolean repack)
+            throws NativeUnavailableException {
         if (threads < 1 || threads > 1024) {
             throw new IllegalArgumentException("threads must be in [1, 1024], got " + threads);
         }
@@ -169,7 +237,7 @@ public final class NativeBackend implements Backend {
             if (ctx.equals(MemorySegment.NULL)) {
                 throw new NativeUnavailableException("cannot start the native kernels' " + threads + " threads");
             }
-            return new NativeBackend(arena, lib, ctx, threads);
+            return new NativeBackend(arena, lib, ctx, threads, repack);
         } catch (NativeUnavailableException | RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -215,7 +283,10 @@ public final class NativeBackend implements Backend {
         lock.lock();
         try {
             checkOpen();
-            int rc = (int) MATMUL.invokeExact(fMatmul, ctx, type, w.data(), out, in, MemorySegment.ofArray(x),
+            RepackedWeights.Copy p = packed(w, type);
+            MemorySegment data = p == null ? w.data() : p.data(); // typed locals: invokeExact needs exact types
+            int code = p == null ? type : p.code();
+            int rc = (int) MATMUL.invokeExact(fMatmul, ctx, code, data, out, in, MemorySegment.ofArray(x),
                     MemorySegment.ofArray(y), n);
             check(rc, () -> "matmul " + w);
         } catch (Throwable t) {
@@ -367,6 +438,83 @@ public final class NativeBackend implements Backend {
     }
 
     /**
+     * One native call: x is quantized once for gate and up, each task computes the same rows of gate and up
+     * and gates them while they are in cache, and the intermediate stays in native scratch.
+     */
+    @Override
+    public void swigluFfn(Tensor gate, Tensor up, Tensor down, float[] x, int n, float[] y) {
+        long ffn = KernelArgs.checkFfn(gate, up, down, x, n, y);
+        int gt = code(gate.dtype());
+        int ut = code(up.dtype());
+        int dt = code(down.dtype());
+        if (gt < 0 || ut < 0 || dt < 0) {
+            Backend.super.swigluFfn(gate, up, down, x, n, y);
+            return;
+        }
+        if (n == 0) {
+            return;
+        }
+        lock.lock();
+        try {
+            checkOpen();
+            RepackedWeights.Copy pg = packed(gate, gt);
+            RepackedWeights.Copy pu = packed(up, ut);
+            RepackedWeights.Copy pd = packed(down, dt);
+            MemorySegment g = pg == null ? gate.data() : pg.data();
+            MemorySegment u = pu == null ? up.data() : pu.data();
+            MemorySegment d = pd == null ? down.data() : pd.data();
+            int gc = pg == null ? gt : pg.code();
+            int uc = pu == null ? ut : pu.code();
+            int dc = pd == null ? dt : pd.code();
+            int rc = (int) FFN_SWIGLU.invokeExact(fFfnSwiglu, ctx, gc, g, uc, u, dc, d, ffn, gate.cols(),
+                    MemorySegment.ofArray(x), n, MemorySegment.ofArray(y));
+            check(rc, "swigluFfn " + gate + ", " + up + ", " + down);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    @Override
+    public void route(float[] logits, int n, int experts, int k, RouteGating gating, boolean normalize, int[] chosen,
+                      float[] weights) {
+        KernelArgs.checkRoute(logits, n, experts, k, chosen, weights);
+        if (n == 0) {
+            return;
+        }
+        lock.lock();
+        try {
+            checkOpen();
+            ROUTE.invokeExact(fRoute, ctx, MemorySegment.ofArray(logits), n, experts, k,
+                    gating == RouteGating.SOFTMAX ? 0 : 1, normalize ? 1 : 0, MemorySegment.ofArray(chosen),
+                    MemorySegment.ofArray(weights));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** What repacking weights has cost this backend so far. */
+    public RepackStats repackStats() {
+        lock.lock();
+        try {
+            return packed.stats();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Under the lock: w's repacked copy (made now if due), or null to multiply w where it is. */
+    private RepackedWeights.Copy packed(Tensor w, int type) throws Throwable {
+        if (!repack || (w.dtype() != DType.Q4_0 && w.dtype() != DType.Q8_0)) {
+            return null;
+        }
+        return packed.of(w, type);
+    }
+
+    /**
      * Measures memory bandwidth with a STREAM-style triad ({@code a = b + s·c} over f32 arrays of
      * {@code elements} each) on this backend's threads: the best of {@code reps} passes, in GB/s.
      * Matrix-vector products over weights larger than the caches can at best approach it.
@@ -398,6 +546,7 @@ public final class NativeBackend implements Backend {
                 return;
             }
             closed = true;
+            packed.close(); // freed through the library, so before it is unloaded
             DESTROY.invokeExact(fDestroy, ctx); // joins the workers before the library is unmapped
             arena.close();
             ReferenceBackend fb;

@@ -25,10 +25,11 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Decode-shaped matrix-vector products (one activation row times a 4096 x 4096 weight) on the native
- * kernels. Decode is bound by how fast weights stream from memory, so the interesting figure is GB/s
- * of weight bytes, next to the machine's triad bandwidth. The product cycles over enough copies of
- * the weight (at least 512 MiB) that none is still in a cache when it comes round again.
+ * Matrix products on the native kernels: by default decode-shaped (one activation row times a 4096 x 4096
+ * weight), where the interesting figure is GB/s of weight bytes next to the machine's triad bandwidth;
+ * with {@code -p n=32} and up, prefill- or expert-shaped, where it is GMAC/s. The product cycles over
+ * enough copies of the weight (at least 512 MiB) that none is still in a cache when it comes round again;
+ * {@code -p repack=false} multiplies them in the file's layout instead of the kernels' repacked one.
  *
  * <p>Run through {@code ops/bench/kernels.sh} (or this class's {@code main}, which takes JMH's options
  * and prints the GB/s table after JMH's own); it is never part of the build's tests. The machine's
@@ -53,6 +54,14 @@ public class MatmulBenchmark {
     @Param({"AUTO"})
     public NativeBackend.Isa isa;
 
+    /** Whether weights are repacked into the kernels' row-interleaved layout (where there is one). */
+    @Param({"true"})
+    public boolean repack;
+
+    /** Activation rows: 1 is decode; more is a prefill chunk or the rows routed to one expert. */
+    @Param({"1"})
+    public int n;
+
     @Param({"4096"})
     public int rows;
 
@@ -68,7 +77,7 @@ public class MatmulBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws NativeUnavailableException {
-        backend = NativeBackend.load(threads, isa, NativeBackend.DEFAULT_SPIN_MICROS);
+        backend = NativeBackend.load(threads, isa, NativeBackend.DEFAULT_SPIN_MICROS, repack);
         arena = Arena.ofShared();
         Tensor first = RandomWeights.matrix("w", type, rows, cols, 42, arena);
         int copies = (int) Math.max(2, (WORKING_SET + first.data().byteSize() - 1) / first.data().byteSize());
@@ -79,8 +88,11 @@ public class MatmulBenchmark {
             s.copyFrom(first.data());
             weights[i] = new Tensor("w" + i, type, first.shape(), s);
         }
-        x = RandomWeights.gaussian(cols, 1.0, 7);
-        y = new float[rows];
+        x = RandomWeights.gaussian(n * cols, 1.0, 7);
+        y = new float[n * rows];
+        for (Tensor w : weights) { // the first product of each repacks it: not part of the measurement
+            backend.matmul(w, x, y, n);
+        }
     }
 
     @TearDown(Level.Trial)
@@ -93,7 +105,7 @@ public class MatmulBenchmark {
     public float[] matmul() {
         Tensor w = weights[next];
         next = next + 1 == weights.length ? 0 : next + 1;
-        backend.matmul(w, x, y, 1);
+        backend.matmul(w, x, y, n);
         return y;
     }
 
@@ -116,22 +128,25 @@ public class MatmulBenchmark {
             }
         }
         System.out.println();
-        System.out.printf(Locale.ROOT, "%-6s %-8s %4s %7s %9s %9s %8s %8s %8s%n", "type", "isa", "thr", "MiB",
-                "p50 us", "best us", "GB/s", "best", "triad%");
+        System.out.printf(Locale.ROOT, "%-6s %-8s %-6s %4s %4s %7s %9s %9s %8s %8s %8s %9s%n", "type", "isa", "repack",
+                "n", "thr", "MiB", "p50 us", "best us", "GB/s", "best", "triad%", "GMAC/s");
         for (RunResult r : results) {
             var p = r.getParams();
             DType type = DType.valueOf(p.getParam("type"));
             int threads = Integer.parseInt(p.getParam("threads"));
-            long bytes = type.byteSize(Long.parseLong(p.getParam("rows")) * Long.parseLong(p.getParam("cols")));
+            long elements = Long.parseLong(p.getParam("rows")) * Long.parseLong(p.getParam("cols"));
+            long bytes = type.byteSize(elements);
+            int n = Integer.parseInt(p.getParam("n"));
             var stats = r.getPrimaryResult().getStatistics();
             double median = stats.getPercentile(50);
             double best = stats.getMin();
             double gbs = bytes / (median * 1e3);
-            System.out.printf(Locale.ROOT, "%-6s %-8s %4d %7.1f %9.1f %9.1f %8.1f %8.1f %7.0f%%%n", type, p.getParam("isa"),
-                    threads, bytes / 1048576.0, median, best, gbs, bytes / (best * 1e3), 100 * gbs / triad.get(threads));
+            System.out.printf(Locale.ROOT, "%-6s %-8s %-6s %4d %4d %7.1f %9.1f %9.1f %8.1f %8.1f %7.0f%% %9.1f%n", type,
+                    p.getParam("isa"), p.getParam("repack"), n, threads, bytes / 1048576.0, median, best, gbs,
+                    bytes / (best * 1e3), 100 * gbs / triad.get(threads), (double) elements * n / (median * 1e3));
         }
         System.out.println("GB/s: weight bytes over the median time (best: over the fastest call); triad%: median"
-                + " GB/s against the triad on the same threads");
+                + " GB/s against the triad on the same threads; GMAC/s: multiply-adds (rows x cols x n) per second");
         triad.forEach((t, g) -> System.out.printf(Locale.ROOT, "triad (f32, 3 x 128 MiB) on %d thread(s): %.1f GB/s%n", t, g));
     }
 }

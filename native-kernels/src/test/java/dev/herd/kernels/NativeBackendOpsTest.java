@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every op x type x shape of {@link NativeBackend} against {@link ReferenceBackend}, for each kernel
- * level this CPU runs (portable, AVX2, AVX-512), compared by normalised mean squared error
+ * level this CPU runs (portable, AVX2, AVX-512; AVX-512 both with Q4_0/Q8_0 weights repacked into its
+ * row-interleaved layout, the default, and multiplied where they are), compared by normalised mean squared error
  * {@code Σ(native - ref)² / Σ ref²} (for matrix products: over the expected output power, see
  * {@link Case#power()}) with per-kind bounds:
  * <ul>
@@ -35,21 +36,42 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *       reference, differing at most by a fused multiply-add.</li>
  * </ul>
  * Shapes include lengths that are not multiples of any vector width (1, 33, 511, 4099) and, for
- * quantized types, one, three and many blocks per row.
+ * quantized types, one, three and many blocks per row; row counts that are not multiples of the 16-row
+ * groups of the repacked layout (1, 33, 511), and activation row counts that leave partial tiles (3, 17).
+ * The fused feed-forward quantizes twice (its input, then the gated hidden rows), hence
+ * {@value #FFN_QUANT_BOUND}; routing must choose exactly the reference's experts (an index off by one
+ * in a single row is an NMSE above 1e-6).
  */
 class NativeBackendOpsTest {
     static final double QUANT_ACT_BOUND = 2e-4;
     static final double QUANT_K_ACT_BOUND = 3e-4;
     static final double FLOAT_BOUND = 1e-11;
     static final double EXACT_BOUND = 1e-13;
+    static final double FFN_QUANT_BOUND = 5e-4;
 
     private static final int THREADS = 3; // more than this machine's cores: exercises descheduled workers
 
     private static Arena arena;
     private static ReferenceBackend reference;
-    private static final Map<NativeBackend.Isa, NativeBackend> backends = new EnumMap<>(NativeBackend.Isa.class);
+    private static final Map<Variant, NativeBackend> backends = new EnumMap<>(Variant.class);
     private static final Map<String, Tensor> weightCache = new java.util.concurrent.ConcurrentHashMap<>();
-    private static final Map<NativeBackend.Isa, String> unavailable = new EnumMap<>(NativeBackend.Isa.class);
+    private static final Map<Variant, String> unavailable = new EnumMap<>(Variant.class);
+
+    /** The native backends under test: kernel level, and whether weights are repacked. */
+    enum Variant {
+        PORTABLE(NativeBackend.Isa.PORTABLE, true),
+        AVX2(NativeBackend.Isa.AVX2, true),
+        AVX512(NativeBackend.Isa.AVX512, true),
+        AVX512_UNPACKED(NativeBackend.Isa.AVX512, false);
+
+        final NativeBackend.Isa isa;
+        final boolean repack;
+
+        Variant(NativeBackend.Isa isa, boolean repack) {
+            this.isa = isa;
+            this.repack = repack;
+        }
+    }
 
     /**
      * One row of the table: how to compute it on a backend, and how close native must be.
@@ -69,11 +91,11 @@ class NativeBackendOpsTest {
     static void load() {
         arena = Arena.ofShared();
         reference = new ReferenceBackend(2);
-        for (NativeBackend.Isa isa : List.of(NativeBackend.Isa.PORTABLE, NativeBackend.Isa.AVX2, NativeBackend.Isa.AVX512)) {
+        for (Variant v : Variant.values()) {
             try {
-                backends.put(isa, NativeBackend.load(THREADS, isa, NativeBackend.DEFAULT_SPIN_MICROS));
+                backends.put(v, NativeBackend.load(THREADS, v.isa, NativeBackend.DEFAULT_SPIN_MICROS, v.repack));
             } catch (NativeUnavailableException e) {
-                unavailable.put(isa, e.getMessage());
+                unavailable.put(v, e.getMessage());
             }
         }
     }
@@ -92,8 +114,7 @@ class NativeBackendOpsTest {
         for (Case c : cases()) {
             float[][] expected = new float[1][];
             double[] power = new double[1];
-            for (NativeBackend.Isa isa : List.of(NativeBackend.Isa.PORTABLE, NativeBackend.Isa.AVX2,
-                    NativeBackend.Isa.AVX512)) {
+            for (Variant isa : Variant.values()) {
                 tests.add(DynamicTest.dynamicTest(c.name() + " [" + isa + "]", () -> {
                     NativeBackend b = backends.get(isa);
                     Assumptions.assumeTrue(b != null, () -> "native " + isa + " kernels unavailable: " + unavailable.get(isa));
@@ -158,6 +179,61 @@ class NativeBackendOpsTest {
                     b.getRow(w, 0, out, 3 + cols);
                     return out;
                 }));
+            }
+        }
+        // the fused SwiGLU feed-forward: like and mixed types, serial and split over the pool, partial tiles
+        record Ffn(DType gate, DType up, DType down, int hidden, int ffn) {
+        }
+        for (Ffn f : List.of(new Ffn(DType.Q4_0, DType.Q4_0, DType.Q4_0, 96, 160),
+                new Ffn(DType.Q4_0, DType.Q4_0, DType.Q4_0, 512, 1024),
+                new Ffn(DType.Q8_0, DType.Q8_0, DType.Q8_0, 256, 352),
+                new Ffn(DType.Q4_0, DType.Q8_0, DType.Q4_0, 224, 288),
+                new Ffn(DType.Q4_K, DType.Q4_K, DType.Q6_K, 256, 512),
+                new Ffn(DType.Q4_0, DType.F16, DType.Q4_K, 256, 512),
+                new Ffn(DType.F32, DType.F32, DType.F32, 33, 47),
+                new Ffn(DType.F8_E4M3, DType.F8_E4M3, DType.F8_E4M3, 32, 48))) {
+            boolean quantized = f.gate() != DType.F32 && f.gate() != DType.F8_E4M3;
+            for (int n : new int[] {1, 3, 17}) {
+                long seed = f.hidden() * 31L + f.ffn() + n + f.gate().ordinal() * 7L + f.down().ordinal() * 1000L;
+                cases.add(new Case("swigluFfn " + f.gate() + "/" + f.up() + "/" + f.down() + " hidden=" + f.hidden()
+                        + " ffn=" + f.ffn() + " n=" + n, quantized ? FFN_QUANT_BOUND : FLOAT_BOUND, b -> {
+                    Tensor gate = weights(f.gate(), f.ffn(), f.hidden(), seed);
+                    Tensor up = weights(f.up(), f.ffn(), f.hidden(), seed + 1);
+                    Tensor down = weights(f.down(), f.hidden(), f.ffn(), seed + 2);
+                    float[] x = RandomWeights.gaussian(n * f.hidden(), 1.0, seed + 3);
+                    float[] y = new float[n * f.hidden()];
+                    b.swigluFfn(gate, up, down, x, n, y);
+                    return y;
+                }));
+            }
+        }
+        // routing: both gatings, with and without normalisation, few and many experts, rows full of ties
+        for (RouteGating gating : RouteGating.values()) {
+            for (int[] ek : new int[][] {{8, 2}, {3, 1}, {3, 3}, {128, 8}, {16, 1}}) {
+                for (boolean normalize : new boolean[] {true, false}) {
+                    for (boolean ties : new boolean[] {false, true}) {
+                        int experts = ek[0];
+                        int k = ek[1];
+                        int n = 7;
+                        cases.add(new Case("route " + gating + " experts=" + experts + " k=" + k
+                                + (normalize ? " normalized" : "") + (ties ? " with ties" : ""), FLOAT_BOUND, b -> {
+                            float[] logits = RandomWeights.gaussian(n * experts, 2.0, experts * 31L + k);
+                            if (ties) { // a coarse grid: many equal logits per row, and one row all equal
+                                for (int i = 0; i < logits.length; i++) {
+                                    logits[i] = i < experts ? 0.5f : Math.round(logits[i]) / 2f;
+                                }
+                            }
+                            int[] chosen = new int[n * k];
+                            float[] weights = new float[n * k];
+                            b.route(logits, n, experts, k, gating, normalize, chosen, weights);
+                            float[] r = new float[chosen.length];
+                            for (int i = 0; i < chosen.length; i++) {
+                                r[i] = chosen[i];
+                            }
+                            return concat(concat(r, weights), logits);
+                        }));
+                    }
+                }
             }
         }
         // rmsNorm

@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -150,6 +151,80 @@ class NativeBackendTest {
         }
     }
 
+    /**
+     * Q4_0 and Q8_0 matrices are repacked once, at their first product, where the kernels have a layout for
+     * them (AVX-512), and then give what the kernels on the file's layout give: both sum the same integer
+     * block products, so only the order of the f32 additions differs.
+     */
+    @Test
+    void quantizedWeightsAreRepackedOnceAndAgreeWithTheFileLayout() throws Exception {
+        Assumptions.assumeTrue(backend.isa() == NativeBackend.Isa.AVX512, "no repacked layout below AVX-512");
+        try (NativeBackend packing = NativeBackend.load(2, NativeBackend.Isa.AVX512, 0, true);
+             NativeBackend inPlace = NativeBackend.load(2, NativeBackend.Isa.AVX512, 0, false)) {
+            int tensors = 0;
+            long bytes = 0;
+            for (DType t : new DType[] {DType.Q4_0, DType.Q8_0}) {
+                // 37 rows: two full groups of 16 and a partial one; 7 blocks per row: an odd last pair
+                Tensor w = RandomWeights.matrix("w", t, 37, 224, 11 + t.ordinal(), arena);
+                for (int n : new int[] {1, 9}) {
+                    float[] x = RandomWeights.gaussian(n * 224, 1.0, 12 + n);
+                    float[] packed = new float[n * 37];
+                    float[] plain = new float[n * 37];
+                    packing.matmul(w, x, packed, n);
+                    inPlace.matmul(w, x, plain, n);
+                    double e = NativeBackendOpsTest.nmse(packed, plain);
+                    assertTrue(e < 1e-11, t + " n=" + n + ": repacked against in place NMSE " + e);
+                }
+                tensors++;
+                long groups = 3;
+                long pairs = 4; // 7 blocks in pairs, each pair with 64 bytes of scales
+                bytes += groups * (pairs * 64 + 7L * (t == DType.Q4_0 ? 256 : 512));
+                assertEquals(new NativeBackend.RepackStats(tensors, bytes, tensors, packing.repackStats().nanos()),
+                        packing.repackStats(), "one copy per matrix, made once");
+            }
+            assertEquals(0, inPlace.repackStats().tensors());
+            // float types, and weights on the heap (whose address is no identity), are used as they are
+            Tensor f16 = RandomWeights.matrix("f", DType.F16, 16, 64, 3, arena);
+            Tensor q = RandomWeights.matrix("h", DType.Q4_0, 16, 64, 4, arena);
+            Tensor onHeap = new Tensor("h", DType.Q4_0, new long[] {16, 64},
+                    MemorySegment.ofArray(q.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+            float[] x = RandomWeights.gaussian(64, 1.0, 5);
+            float[] fromHeap = new float[16];
+            float[] fromArena = new float[16];
+            packing.matmul(f16, x, new float[16], 1);
+            packing.matmul(onHeap, x, fromHeap, 1);
+            assertEquals(tensors, packing.repackStats().tensors());
+            inPlace.matmul(q, x, fromArena, 1);
+            assertArrayEquals(fromArena, fromHeap);
+        }
+    }
+
+    /**
+     * A repacked copy belongs to the memory it was made from: once that is released (a closed model), the
+     * copy is freed, and other weights that land at the same address are never multiplied with it.
+     */
+    @Test
+    void repackedCopiesGoWithTheirWeights() throws Exception {
+        Assumptions.assumeTrue(backend.isa() == NativeBackend.Isa.AVX512, "no repacked layout below AVX-512");
+        float[] x = RandomWeights.gaussian(256, 1.0, 21);
+        try (NativeBackend b = NativeBackend.load(2, NativeBackend.Isa.AVX512, 0, true);
+             ReferenceBackend ref = new ReferenceBackend(1)) {
+            for (int round = 0; round < 4; round++) {
+                try (Arena model = Arena.ofShared()) {
+                    Tensor w = RandomWeights.matrix("w", DType.Q4_0, 64, 256, 100 + round, model);
+                    float[] y = new float[64];
+                    float[] expected = new float[64];
+                    b.matmul(w, x, y, 1);
+                    ref.matmul(w, x, expected, 1);
+                    double e = NativeBackendOpsTest.nmse(y, expected);
+                    assertTrue(e < NativeBackendOpsTest.QUANT_ACT_BOUND, "round " + round + ": NMSE " + e);
+                    assertEquals(1, b.repackStats().tensors(), "the copies of released weights are freed");
+                }
+            }
+            assertEquals(4, b.repackStats().made());
+        }
+    }
+
     @Test
     void badShapesAreRejectedBeforeReachingC() {
         Tensor w = RandomWeights.matrix("w", DType.Q8_0, 4, 64, 1, arena);
@@ -165,6 +240,18 @@ class NativeBackendTest {
         assertThrows(IllegalArgumentException.class, () -> backend.rmsNorm(new float[7], null, 1e-5f, 4, 2, new float[8]));
         assertThrows(IndexOutOfBoundsException.class, () -> backend.softmax(new float[8], 4, 5));
         assertThrows(IllegalArgumentException.class, () -> backend.swiglu(new float[8], new float[7], 8));
+        Tensor g = RandomWeights.matrix("g", DType.Q8_0, 96, 64, 2, arena);
+        Tensor d = RandomWeights.matrix("d", DType.Q8_0, 64, 96, 3, arena);
+        assertThrows(IllegalArgumentException.class, () -> backend.swigluFfn(g, g, g, new float[64], 1, new float[64]));
+        assertThrows(IllegalArgumentException.class, () -> backend.swigluFfn(g, d, d, new float[64], 1, new float[64]));
+        assertThrows(IllegalArgumentException.class, () -> backend.swigluFfn(g, g, d, new float[63], 1, new float[64]));
+        assertThrows(IllegalArgumentException.class, () -> backend.swigluFfn(g, g, d, new float[128], 2, new float[64]));
+        assertThrows(IllegalArgumentException.class,
+                () -> backend.route(new float[16], 2, 8, 9, RouteGating.SOFTMAX, true, new int[18], new float[18]));
+        assertThrows(IllegalArgumentException.class,
+                () -> backend.route(new float[15], 2, 8, 2, RouteGating.SOFTMAX, true, new int[4], new float[4]));
+        assertThrows(IllegalArgumentException.class,
+                () -> backend.route(new float[16], 2, 8, 2, RouteGating.SIGMOID, true, new int[3], new float[4]));
         assertThrows(IllegalArgumentException.class,
                 () -> backend.rope(new float[16], 2, 1, 8, new int[] {0}, new float[4], RopeStyle.NEOX));
         assertThrows(IllegalArgumentException.class,

@@ -37,6 +37,9 @@ public final class Transformer {
         float[] v = xb;
         float[] att = xb;
         float[] out = xb;
+        float[] routerLogits = xb;
+        int[] chosen = new int[0];
+        float[] gates = xb;
         int rows;
 
         Buffers ensure(int n, ModelConfig c) {
@@ -48,6 +51,11 @@ public final class Transformer {
                 v = new float[rows * c.kvDim()];
                 att = new float[rows * c.qDim()];
                 out = new float[rows * c.hiddenSize()];
+                if (c.moe() != null) {
+                    routerLogits = new float[rows * c.moe().numExperts()];
+                    chosen = new int[rows * c.moe().topK()];
+                    gates = new float[rows * c.moe().topK()];
+                }
             }
             return this;
         }
@@ -193,7 +201,7 @@ public final class Transformer {
             // feed-forward block
             backend.rmsNorm(x, lw.ffnNorm(), c.normEps(), h, n, xb);
             if (spec.moe()) {
-                moe(l, lw, xb, n, out);
+                moe(l, lw, xb, n, out, b);
             } else {
                 FeedForward.swiglu(backend, lw.dense(), xb, n, out);
             }
@@ -231,11 +239,11 @@ public final class Transformer {
     }
 
     /** The MoE block: route, then the expert set dispatches, runs and combines; plus the shared expert. */
-    private void moe(int l, LayerWeights lw, float[] xb, int n, float[] out) {
-        float[] logits = new float[n * c.moe().numExperts()]; // (n, experts)
+    private void moe(int l, LayerWeights lw, float[] xb, int n, float[] out, Buffers b) {
+        float[] logits = b.routerLogits; // (n, experts)
         backend.matmul(lw.router(), xb, logits, n);
         probe.on("ffn_moe_logits", l, logits, n, c.moe().numExperts());
-        Routing routing = Router.route(c.moe(), backend, logits, n);
+        Routing routing = Router.route(c.moe(), backend, logits, n, b.chosen, b.gates);
         if (lw.shared() != null) {
             FeedForward.swiglu(backend, lw.shared(), xb, n, out);
         } else {
