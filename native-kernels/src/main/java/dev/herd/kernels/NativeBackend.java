@@ -468,7 +468,7 @@ public final class NativeBackend implements Backend {
             int dc = pd == null ? dt : pd.code();
             int rc = (int) FFN_SWIGLU.invokeExact(fFfnSwiglu, ctx, gc, g, uc, u, dc, d, ffn, gate.cols(),
                     MemorySegment.ofArray(x), n, MemorySegment.ofArray(y));
-            check(rc, "swigluFfn " + gate + ", " + up + ", " + down);
+            check(rc, () -> "swigluFfn " + gate + ", " + up + ", " + down);
         } catch (Throwable t) {
             throw rethrow(t);
         } finally {
