@@ -205,6 +205,17 @@ final class Samples {
                 .setQueueDepth(3)
                 .addMemory(memoryUsage())
                 .setActiveSequences(17)
+                .setWire(wireBytes())
+                .build();
+    }
+
+    static WireBytes wireBytes() {
+        return WireBytes.newBuilder()
+                .setStageInputs(1200)
+                .setStageInputBytes(1200L * 8235)
+                .setExpertRequests(38400)
+                .setExpertRequestBytes(38400L * 8230)
+                .setExpertResponseBytes(38400L * 2 * 8225)
                 .build();
     }
 
@@ -277,6 +288,7 @@ final class Samples {
                 expertLoad(),
                 memoryUsage(),
                 statsReply(),
+                wireBytes(),
                 listTensorsRequest(),
                 tensorInfo(),
                 listTensorsReply(),
