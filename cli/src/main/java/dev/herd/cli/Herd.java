@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
         description = "Serve open-weight Mixture-of-Experts models on a cluster of commodity machines.",
         subcommands = {DemoCommand.class, GenerateCommand.class, BenchCommand.class, MakeTestModelCommand.class,
                 ServeCommand.class, CoordinatorCommand.class, ShardCommand.class, ClusterGenerateCommand.class,
+                ClusterBenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Herd implements Runnable {
 

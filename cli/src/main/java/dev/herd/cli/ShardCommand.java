@@ -50,6 +50,10 @@ final class ShardCommand implements Callable<Integer> {
     @Option(names = "--rtt-us", defaultValue = "100",
             description = "round trip to peers to advertise, microseconds (default ${DEFAULT-VALUE})")
     double rttMicros;
+    @Option(names = "--advertise-grpc",
+            description = "host:port the coordinator and peers use to reach this node's gRPC service, when that is"
+                    + " not the address it listens on (a relay or a port forward in front of it)")
+    String advertiseGrpc;
     @Mixin
     BackendOptions backendOptions;
 
@@ -63,7 +67,7 @@ final class ShardCommand implements Callable<Integer> {
         NodeMembership membership;
         try {
             membership = NodeMembership.join(cluster.settings(),
-                    new NodeAdvertisement(nodeId, server.address(), memoryBytes(), "cpu", bandwidthGBps, linkGbps,
+                    new NodeAdvertisement(nodeId, advertised(server), memoryBytes(), "cpu", bandwidthGBps, linkGbps,
                             rttMicros));
         } catch (RuntimeException e) {
             server.kill();
@@ -81,10 +85,22 @@ final class ShardCommand implements Callable<Integer> {
             backend.close();
             stopped.countDown();
         }, "herd-shard-shutdown"));
-        System.out.println("herd shard " + nodeId + ": ready, grpc at " + server.address());
+        System.out.println("herd shard " + nodeId + ": ready, grpc at " + server.address()
+                + (advertiseGrpc == null ? "" : ", advertised as " + advertiseGrpc));
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    private String advertised(ShardServer server) {
+        if (advertiseGrpc == null) {
+            return server.address();
+        }
+        int colon = advertiseGrpc.lastIndexOf(':');
+        if (colon <= 0 || !advertiseGrpc.substring(colon + 1).matches("[0-9]{1,5}")) {
+            throw new IllegalArgumentException("--advertise-grpc must be host:port, got '" + advertiseGrpc + "'");
+        }
+        return advertiseGrpc;
     }
 
     private long memoryBytes() {
