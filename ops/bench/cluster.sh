@@ -11,7 +11,8 @@
 #   PARTS         "loopback netns" (default both)
 #   ROUNDS        rounds; every configuration runs once per round, configurations interleaved (default 3)
 #   GEN_TOKENS    decode steps per timed sequence (64); REPETITIONS timed sequences per run (3);
-#   WARMUP_TOKENS decode steps of an untimed first sequence per run (32); PROMPT_TOKENS prompt length (16)
+#   WARMUP_TOKENS decode steps of an untimed first sequence per run (1000: until the data path's Java code is
+#                 compiled; with 32 a 2-node step costs about 2 ms more); PROMPT_TOKENS prompt length (16)
 #   LINK_GBIT     shaped link rate, Gbit/s (10); RTT_US target round trip between namespaces, us (200)
 #   WORK          where the model and results go (build-cache/cluster)
 #   HERD_JAR      a built CLI jar (default cli/target/herd.jar, built with `mvnw package` when missing or older
@@ -46,7 +47,7 @@ parts="${PARTS:-loopback netns}"
 rounds="${ROUNDS:-3}"
 gen="${GEN_TOKENS:-64}"
 reps="${REPETITIONS:-3}"
-warmup="${WARMUP_TOKENS:-32}"
+warmup="${WARMUP_TOKENS:-1000}"
 prompt="${PROMPT_TOKENS:-16}"
 link_gbit="${LINK_GBIT:-10}"
 rtt_us="${RTT_US:-200}"
@@ -110,6 +111,7 @@ logs="$work/logs/$stamp"
 mkdir -p "$logs"
 : >"$results"
 record() { echo "$1" >>"$results"; echo "$1" | cut -c1-220 >&2; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
 
 bench_args=(--model "$model" --prompt-tokens "$prompt" --gen-tokens "$gen" --warmup-tokens "$warmup"
   --repetitions "$reps" --context-tokens 512)
@@ -134,17 +136,19 @@ add_label() { # add_label JSON KEY VALUE...: prepends string fields to a JSON ob
 
 # ======================================================================== loopback
 run_local() { # run_local PART ROUND THREADS: the model in one process (in the part's first namespace)
-  local out ns
+  local out ns load
   ns=$([ "$1" = loopback ] && echo "$lo_ns" || echo "${tag}c")
+  load=$(load1)
   out=$(ip netns exec "$ns" "${herd[@]}" cluster-bench --local --threads "$3" --label "local-${3}t" \
     "${bench_args[@]}" 2>>"$logs/local.log") || die "local run failed (log $logs/local.log)"
-  record "$(add_label "$out" part "$1" round "$2")"
+  record "$(add_label "$out" part "$1" round "$2" load_before "$load")"
 }
 
 # run_loopback ROUND LABEL NODES MEM_FRACTION EXPECT_STAGES EXPECT_REMOTE [cluster-bench options...]
 run_loopback() {
   local round="$1" label="$2" n="$3" frac="$4" stages="$5" remote="$6"; shift 6
-  local mem seeds i log out
+  local mem seeds i log out load
+  load=$(load1)
   mem=$(mem_for "$frac")
   seeds="127.0.0.1:5701"
   for i in $(seq 1 "$n"); do seeds="$seeds,127.0.0.1:$((5701 + i))"; done
@@ -161,7 +165,7 @@ run_loopback() {
     --expect-remote-experts "$remote" --netdev /proc/self/net/dev:lo "${bench_args[@]}" "$@" \
     2>"$logs/$label-r$round-coordinator.log") || { stop_all; die "$label failed (log $logs/$label-r$round-coordinator.log)"; }
   stop_all
-  record "$(add_label "$out" part loopback round "$round" node_memory_gb "$mem")"
+  record "$(add_label "$out" part loopback round "$round" node_memory_gb "$mem" load_before "$load")"
 }
 
 if [[ " $parts " == *" loopback "* ]]; then
@@ -211,14 +215,17 @@ if [[ " $parts " == *" netns "* ]]; then
   sleep 3
   out=$(ip netns exec "${tag}c" "${link[@]}" blast 10.77.0.2:7902 3)
   record "$(add_label "$out" part netns probe bulk shaped_gbit "$link_gbit")"
+  # pings 5 ms apart: between decode steps the machine idles for milliseconds, and waking up is part of every hop
   out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7900 2000 64)
+  record "$(add_label "$out" part netns probe rtt-direct)"
+  out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7900 400 64 5000)
   record "$(add_label "$out" part netns probe rtt-direct)"
   one_way=$(( rtt_us / 2 ))
   for attempt in 1 2 3 4; do
     ip netns exec "${tag}n1" "${link[@]}" relay 10.77.0.2:7901 10.77.0.2:7900 "$one_way" >"$logs/relay-probe.log" 2>&1 &
     relay=$!; pids+=($relay)
     sleep 3
-    out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 3000 64)
+    out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 400 64 5000)
     kill "$relay"; wait "$relay" 2>/dev/null || true
     p50=$(echo "$out" | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
     echo "cluster.sh: relay one-way ${one_way} us gives a ${p50} us round trip (target ${rtt_us})" >&2
@@ -228,12 +235,18 @@ if [[ " $parts " == *" netns "* ]]; then
     one_way=$next
   done
   record "$(add_label "$out" part netns probe rtt-relay relay_one_way_us "$one_way")"
+  ip netns exec "${tag}n1" "${link[@]}" relay 10.77.0.2:7901 10.77.0.2:7900 "$one_way" >"$logs/relay-probe.log" 2>&1 &
+  pids+=($!)
+  sleep 3
+  out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 2000 64)
+  record "$(add_label "$out" part netns probe rtt-relay relay_one_way_us "$one_way")"
   stop_all
 
   # run_netns ROUND LABEL NODES MEM_FRACTION EXPECT_STAGES EXPECT_REMOTE [cluster-bench options...]
   run_netns() {
     local round="$1" label="$2" n="$3" frac="$4" stages="$5" remote="$6"; shift 6
-    local mem seeds i ip log out netdevs node_pids=()
+    local mem seeds i ip log out netdevs node_pids=() load
+    load=$(load1)
     mem=$(mem_for "$frac")
     seeds="10.77.0.1:5701"
     for i in $(seq 1 "$n"); do seeds="$seeds,10.77.0.$((1 + i)):5701"; done
@@ -261,7 +274,7 @@ if [[ " $parts " == *" netns "* ]]; then
       2>"$logs/$label-r$round-coordinator.log") || { stop_all; die "$label failed (log $logs/$label-r$round-coordinator.log)"; }
     stop_all
     record "$(add_label "$out" part netns round "$round" node_memory_gb "$mem" link_gbit "$link_gbit" \
-      relay_one_way_us "$one_way")"
+      relay_one_way_us "$one_way" load_before "$load")"
   }
 
   configs=(local1 p2 r2 p4 r4)

@@ -22,8 +22,9 @@ import java.util.concurrent.locks.LockSupport;
  *       before writing it on, in both directions, keeping order (a FIFO per direction; the delay is constant, so
  *       the due times are in order). Put in front of a server, it adds 2 x ONE_WAY_US to every round trip.</li>
  *   <li>{@code echo LISTEN}: answers every byte with itself.</li>
- *   <li>{@code ping TARGET COUNT BYTES}: round trips of BYTES-byte messages to an echo server; prints microseconds
- *       (p50, p90, p99, min) after a warm-up.</li>
+ *   <li>{@code ping TARGET COUNT BYTES [GAP_US]}: round trips of BYTES-byte messages to an echo server, GAP_US
+ *       apart (default 0: back to back); prints microseconds (p50, p90, p99, min) after a warm-up. A gap lets the
+ *       machine go idle between round trips, as it does between decode steps, so waking up is measured too.</li>
  *   <li>{@code sink LISTEN}: reads and discards.</li>
  *   <li>{@code blast TARGET SECONDS}: writes to a sink as fast as it takes them; prints Gbit/s.</li>
  * </ul>
@@ -54,8 +55,11 @@ public final class LinkDelay {
                 serve(address(args[1]), s -> pump(s.getInputStream(), OutputStream.nullOutputStream()));
             }
             case "ping" -> {
-                need(args, 4);
-                ping(address(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+                if (args.length != 4 && args.length != 5) {
+                    usage();
+                }
+                ping(address(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                        args.length == 5 ? Long.parseLong(args[4]) * 1000 : 0);
             }
             case "blast" -> {
                 need(args, 3);
@@ -67,7 +71,7 @@ public final class LinkDelay {
 
     private static void usage() {
         System.err.println("usage: LinkDelay relay LISTEN TARGET ONE_WAY_US | echo LISTEN | sink LISTEN"
-                + " | ping TARGET COUNT BYTES | blast TARGET SECONDS   (addresses as host:port)");
+                + " | ping TARGET COUNT BYTES [GAP_US] | blast TARGET SECONDS   (addresses as host:port)");
         System.exit(2);
     }
 
@@ -208,7 +212,7 @@ public final class LinkDelay {
 
     // ---- probes
 
-    private static void ping(InetSocketAddress target, int count, int bytes) throws IOException {
+    private static void ping(InetSocketAddress target, int count, int bytes, long gapNanos) throws IOException {
         try (Socket s = new Socket()) {
             s.setTcpNoDelay(true);
             s.connect(target);
@@ -219,6 +223,9 @@ public final class LinkDelay {
             int warmup = Math.max(10, count / 10);
             long[] rtt = new long[count];
             for (int i = -warmup; i < count; i++) {
+                if (gapNanos > 0) {
+                    LockSupport.parkNanos(gapNanos);
+                }
                 long t0 = System.nanoTime();
                 out.write(msg);
                 out.flush();
@@ -235,9 +242,9 @@ public final class LinkDelay {
                 }
             }
             Arrays.sort(rtt);
-            System.out.printf(Locale.ROOT, "{\"target\":\"%s\",\"bytes\":%d,\"count\":%d,\"rtt_us\":{\"p50\":%.1f,"
-                            + "\"p90\":%.1f,\"p99\":%.1f,\"min\":%.1f}}%n", target, bytes, count, rank(rtt, 50),
-                    rank(rtt, 90), rank(rtt, 99), rtt[0] / 1e3);
+            System.out.printf(Locale.ROOT, "{\"target\":\"%s\",\"bytes\":%d,\"count\":%d,\"gap_us\":%d,\"rtt_us\":"
+                            + "{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"min\":%.1f}}%n", target, bytes, count,
+                    gapNanos / 1000, rank(rtt, 50), rank(rtt, 90), rank(rtt, 99), rtt[0] / 1e3);
         }
     }
 

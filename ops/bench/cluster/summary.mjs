@@ -46,14 +46,15 @@ for (const part of ["loopback", "netns"]) {
   if (part === "netns") {
     for (const p of probes) {
       if (p.probe === "bulk") console.log(`- bulk TCP through tbf ${p.shaped_gbit} Gbit/s: ${fmt(p.gbit_per_s, 2)} Gbit/s`);
-      if (p.probe === "rtt-direct") console.log(`- round trip, 64 B, direct: p50 ${fmt(p.rtt_us.p50)} us, p99 ${fmt(p.rtt_us.p99)} us`);
+      const gap = p.gap_us ? `${p.gap_us / 1000} ms apart` : "back to back";
+      if (p.probe === "rtt-direct") console.log(`- round trip, 64 B, ${gap}, direct: p50 ${fmt(p.rtt_us.p50)} us, p99 ${fmt(p.rtt_us.p99)} us`);
       if (p.probe === "rtt-relay")
-        console.log(`- round trip, 64 B, through the delay relay (one-way ${p.relay_one_way_us} us): p50 ${fmt(p.rtt_us.p50)} us, p99 ${fmt(p.rtt_us.p99)} us`);
+        console.log(`- round trip, 64 B, ${gap}, through the delay relay (one-way ${p.relay_one_way_us} us): p50 ${fmt(p.rtt_us.p50)} us, p99 ${fmt(p.rtt_us.p99)} us`);
     }
     console.log("");
   }
-  console.log("| run | plan | tokens/s (median, range) | vs 1-thread process (median, range) | step p50 ms | step p99 ms | gRPC bytes/token | IP bytes/token | IP packets/token | tokens equal |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("| run | plan | tokens/s (median, range) | vs 1-thread process (median, range) | step p50 ms | step p99 ms | gRPC bytes/token | IP bytes/token | IP packets/token | tokens equal | load before (median) |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const label of labels) {
     const rs = byLabel.get(label);
     const tps = rs.map((r) => r.tokens_per_s_mean);
@@ -67,7 +68,7 @@ for (const part of ["loopback", "netns"]) {
     const pk = rs[0].ip_packets_per_token !== undefined && rs[0].mode !== "local"
       ? fmt(median(rs.map((r) => r.ip_packets_per_token))) : "-";
     const equal = reference ? (rs.every((r) => JSON.stringify(r.tokens) === JSON.stringify(reference)) ? "yes" : "NO") : "?";
-    console.log(`| ${rs[0].label} | ${plan} | ${fmt(median(tps))} (${range(tps)}) | ${ratios.length ? `${fmt(median(ratios), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})` : "-"} | ${fmt(median(rs.map((r) => r.step_ms.p50)), 2)} | ${fmt(median(rs.map((r) => r.step_ms.p99)), 2)} | ${grpc} | ${ip} | ${pk} | ${equal} |`);
+    console.log(`| ${rs[0].label} | ${plan} | ${fmt(median(tps))} (${range(tps)}) | ${ratios.length ? `${fmt(median(ratios), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})` : "-"} | ${fmt(median(rs.map((r) => r.step_ms.p50)), 2)} | ${fmt(median(rs.map((r) => r.step_ms.p99)), 2)} | ${grpc} | ${ip} | ${pk} | ${equal} | ${fmt(median(rs.map((r) => Number(r.load_before ?? NaN))), 2)} |`);
   }
   if (part === "netns") {
     for (const n of [2, 4]) {
