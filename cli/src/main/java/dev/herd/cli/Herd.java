@@ -13,7 +13,8 @@ import java.util.Properties;
 @Command(name = "herd", mixinStandardHelpOptions = true, version = "herd 0.1.0",
         description = "Serve open-weight Mixture-of-Experts models on a cluster of commodity machines.",
         subcommands = {DemoCommand.class, GenerateCommand.class, BenchCommand.class, MakeTestModelCommand.class,
-                ServeCommand.class, CoordinatorCommand.class, ShardCommand.class, PlanCommand.class, ClusterGenerateCommand.class,
+                ServeCommand.class, CoordinatorCommand.class, ShardCommand.class, PlanCommand.class,
+                ClusterGenerateCommand.class, ClusterBenchCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Herd implements Runnable {
 

@@ -91,6 +91,10 @@ final class ShardCommand implements Callable<Integer> {
     @Option(names = "--metrics-port",
             description = "serve Prometheus metrics on this port at /metrics (0: any free port; default: none)")
     Integer metricsPort;
+    @Option(names = "--advertise-grpc",
+            description = "host:port the coordinator and peers use to reach this node's gRPC service, when that is"
+                    + " not the address it listens on (a relay or a port forward in front of it)")
+    String advertiseGrpc;
     @Mixin
     BackendOptions backendOptions;
 
@@ -134,7 +138,7 @@ final class ShardCommand implements Callable<Integer> {
                 opened.push(metrics::close);
                 address += ", metrics at http://" + cluster.host + ":" + metrics.getPort() + "/metrics";
             }
-            NodeAdvertisement ad = new NodeAdvertisement(nodeId, server.address(), memoryBytes(), "cpu",
+            NodeAdvertisement ad = new NodeAdvertisement(nodeId, advertised(server), memoryBytes(), "cpu",
                     bandwidthGBps, linkGbps, rttMicros);
             // only a node with the files serves them; one that fetched its part holds no more than that part
             NodeMembership membership = NodeMembership.join(cluster.settings(),
@@ -150,7 +154,8 @@ final class ShardCommand implements Callable<Integer> {
             closeAll(opened);
             stopped.countDown();
         }, "herd-shard-shutdown"));
-        System.out.println("herd shard " + nodeId + ": ready, grpc at " + address);
+        System.out.println("herd shard " + nodeId + ": ready, grpc at " + address
+                + (advertiseGrpc == null ? "" : ", advertised as " + advertiseGrpc));
         System.out.flush();
         stopped.await();
         return 0;
@@ -190,6 +195,17 @@ final class ShardCommand implements Callable<Integer> {
                 System.err.println("herd shard: while closing: " + e);
             }
         }
+    }
+
+    private String advertised(ShardServer server) {
+        if (advertiseGrpc == null) {
+            return server.address();
+        }
+        int colon = advertiseGrpc.lastIndexOf(':');
+        if (colon <= 0 || !advertiseGrpc.substring(colon + 1).matches("[0-9]{1,5}")) {
+            throw new IllegalArgumentException("--advertise-grpc must be host:port, got '" + advertiseGrpc + "'");
+        }
+        return advertiseGrpc;
     }
 
     private long memoryBytes() {

@@ -17,6 +17,7 @@ import dev.herd.proto.v1.ShardServiceGrpc;
 import dev.herd.proto.v1.StageFrame;
 import dev.herd.proto.v1.StatsReply;
 import dev.herd.proto.v1.StatsRequest;
+import dev.herd.proto.v1.WireBytes;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -109,6 +110,10 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
                     .setWeights(s.weights().toProto())
                     .addMemory(MemoryUsage.newBuilder().setDevice("cpu").setUsedBytes(s.heapUsedBytes())
                             .setTotalBytes(s.heapMaxBytes()));
+            WireCounters.Snapshot w = node.wire().snapshot();
+            b.setWire(WireBytes.newBuilder().setStageInputs(w.stageInputs()).setStageInputBytes(w.stageInputBytes())
+                    .setExpertRequests(w.expertRequests()).setExpertRequestBytes(w.expertRequestBytes())
+                    .setExpertResponseBytes(w.expertResponseBytes()));
             s.expertLoad().forEach((e, n) -> b.addExpertLoad(ExpertLoad.newBuilder()
                     .setExpert(dev.herd.proto.v1.ExpertRef.newBuilder().setLayer(e.layer()).setExpert(e.expert()))
                     .setTokens(n)));

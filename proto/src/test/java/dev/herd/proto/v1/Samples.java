@@ -214,6 +214,17 @@ final class Samples {
                 .addMemory(memoryUsage())
                 .setActiveSequences(17)
                 .setWeights(weightCounters())
+                .setWire(wireBytes())
+                .build();
+    }
+
+    static WireBytes wireBytes() {
+        return WireBytes.newBuilder()
+                .setStageInputs(1200)
+                .setStageInputBytes(1200L * 8235)
+                .setExpertRequests(38400)
+                .setExpertRequestBytes(38400L * 8230)
+                .setExpertResponseBytes(38400L * 2 * 8225)
                 .build();
     }
 
@@ -318,6 +329,7 @@ final class Samples {
                 describeModelRequest(),
                 modelFile(),
                 modelDescription(),
+                wireBytes(),
                 listTensorsRequest(),
                 tensorInfo(),
                 listTensorsReply(),
