@@ -73,6 +73,8 @@ final class PlanCommand implements Callable<Integer> {
         }
         out.printf(Locale.ROOT, "model: %.1f GB of weights, %d layers; %d node(s), %.1f GB offered%n",
                 shape.totalWeightBytes() / 1e9, shape.numLayers(), cluster.size(), cluster.totalUsableBytes() / 1e9);
+        out.printf(Locale.ROOT, "needs: %d bytes in all (weights and KV for %d tokens; every stage reserves KV for"
+                + " its layers)%n", shape.totalWeightBytes() + shape.kvBytesPerToken() * contextTokens, contextTokens);
         ShardPlan plan;
         try {
             plan = dev.herd.coordinator.plan.Planner.plan(shape, cluster, ExpertLoad.uniform(), options, 1);

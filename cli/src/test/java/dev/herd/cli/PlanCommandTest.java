@@ -31,6 +31,7 @@ class PlanCommandTest {
         assertEquals(0, rc, out.toString());
         String text = out.toString();
         assertTrue(text.contains("48 layers; 5 node(s), 336.0 GB offered"), text);
+        assertTrue(text.matches("(?s).*needs: \\d{12} bytes in all.*"), text);
         assertTrue(text.contains("[gpu [0, 48)]"), "the attention layers go to the GPU: " + text);
         assertTrue(text.contains("tokens/s for one stream"), text);
     }
