@@ -288,7 +288,7 @@ public final class NativeBackend implements Backend {
             int code = p == null ? type : p.code();
             int rc = (int) MATMUL.invokeExact(fMatmul, ctx, code, data, out, in, MemorySegment.ofArray(x),
                     MemorySegment.ofArray(y), n);
-            check(rc, "matmul " + w);
+            check(rc, () -> "matmul " + w);
         } catch (Throwable t) {
             throw rethrow(t);
         } finally {
@@ -317,7 +317,7 @@ public final class NativeBackend implements Backend {
             checkOpen();
             int rc = (int) GET_ROW.invokeExact(fGetRow, ctx, type, table.data().asSlice(row * rb, rb), cols,
                     MemorySegment.ofArray(out).asSlice(4L * outOffset));
-            check(rc, "row " + row + " of " + table);
+            check(rc, () -> "row " + row + " of " + table);
         } catch (Throwable t) {
             throw rethrow(t);
         } finally {
@@ -395,7 +395,7 @@ public final class NativeBackend implements Backend {
             int rc = (int) ATTENTION.invokeExact(fAttention, ctx, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
                     p.chunkSize(), MemorySegment.ofArray(q), MemorySegment.ofArray(positions), n,
                     MemorySegment.ofArray(kCache), MemorySegment.ofArray(vCache), MemorySegment.ofArray(out));
-            check(rc, "attention " + p);
+            check(rc, () -> "attention " + p);
         } catch (Throwable t) {
             throw rethrow(t);
         } finally {
@@ -468,7 +468,7 @@ public final class NativeBackend implements Backend {
             int dc = pd == null ? dt : pd.code();
             int rc = (int) FFN_SWIGLU.invokeExact(fFfnSwiglu, ctx, gc, g, uc, u, dc, d, ffn, gate.cols(),
                     MemorySegment.ofArray(x), n, MemorySegment.ofArray(y));
-            check(rc, "swigluFfn " + gate + ", " + up + ", " + down);
+            check(rc, () -> "swigluFfn " + gate + ", " + up + ", " + down);
         } catch (Throwable t) {
             throw rethrow(t);
         } finally {
@@ -590,12 +590,13 @@ public final class NativeBackend implements Backend {
         }
     }
 
-    private static void check(int rc, String what) {
+    /** The message is built only on failure: formatting a tensor on every call costs more than small kernels. */
+    private static void check(int rc, java.util.function.Supplier<String> what) {
         if (rc == ENOMEM) {
-            throw new OutOfMemoryError(what + ": native scratch memory could not be allocated");
+            throw new OutOfMemoryError(what.get() + ": native scratch memory could not be allocated");
         }
         if (rc != 0) {
-            throw new IllegalStateException(what + ": native kernel failed with code " + rc);
+            throw new IllegalStateException(what.get() + ": native kernel failed with code " + rc);
         }
     }
 
