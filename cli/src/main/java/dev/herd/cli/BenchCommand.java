@@ -50,11 +50,11 @@ final class BenchCommand implements Callable<Integer> {
             int vocab = files.config().vocabSize();
             SplittableRandom r = new SplittableRandom(1);
             int[] prompt = r.ints(promptTokens, 0, vocab).toArray();
-            // warm-up: touches every page of the mapped weights (repacking them where the kernels do) and lets
-            // the JIT compile the hot loops
+            // warm-up, a whole run as llama.cpp's script does: the full prompt routes tokens to (nearly) every
+            // expert, so every weight has been touched (and repacked where the kernels do) before the timed runs,
+            // and the JIT has compiled the hot loops
             long warmStart = System.nanoTime();
-            new GreedyDecoder(t).generate(Arrays.copyOf(prompt, Math.min(16, promptTokens)), 4, java.util.Set.of(),
-                    id -> { });
+            new GreedyDecoder(t).generate(prompt, 4, java.util.Set.of(), id -> { });
             double warmSeconds = (System.nanoTime() - warmStart) / 1e9;
             double[] pp = new double[repetitions];
             double[] tg = new double[repetitions];

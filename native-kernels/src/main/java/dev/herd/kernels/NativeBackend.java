@@ -590,7 +590,7 @@ public final class NativeBackend implements Backend {
         }
     }
 
-    /** The message is built only on failure: these calls are on the per-token path. */
+    /** The message is built only on failure: formatting a tensor on every call costs more than small kernels. */
     private static void check(int rc, java.util.function.Supplier<String> what) {
         if (rc == ENOMEM) {
             throw new OutOfMemoryError(what.get() + ": native scratch memory could not be allocated");
