@@ -14,6 +14,9 @@
 #   WARMUP_TOKENS decode steps of an untimed first sequence per run (1000: until the data path's Java code is
 #                 compiled; with 32 a 2-node step costs about 2 ms more); PROMPT_TOKENS prompt length (16)
 #   LINK_GBIT     shaped link rate, Gbit/s (10); RTT_US target round trip between namespaces, us (200)
+#   LOOPBACK_RUNS configurations of the loopback part (default "local1 local2 lo1 lo2 lo4 lo2remote")
+#   NETNS_RUNS    configurations of the namespace part (default "local1 p2 r2 p4 r4")
+#   MODEL         another GGUF to run instead of the generated one (node memory is sized from its file size)
 #   WORK          where the model and results go (build-cache/cluster)
 #   HERD_JAR      a built CLI jar (default cli/target/herd.jar, built with `mvnw package` when missing or older
 #                 than the sources)
@@ -35,7 +38,8 @@
 # for a one-way delay in each direction), and the node advertises the relay's address, so every gRPC connection
 # (coordinator to first stage, stage to stage, stage to expert node) crosses one relay. The relay's delay is
 # calibrated until a 64-byte TCP round trip through it measures about RTT_US (p50); the measured round trip and
-# the bulk rate through tbf are recorded. Hazelcast traffic is shaped but not delayed.
+# the bulk rate through tbf are recorded, and so are round trips 5 ms apart (what a hop costs when the machine
+# has been idle, as between decode steps). Hazelcast traffic is shaped but not delayed.
 #
 # Everything the script starts (processes by pid, namespaces) is removed on exit, also on failure. Needs root
 # (namespaces), JDK 25 (bin/java-home.sh) and node 20+ (the summary).
@@ -96,7 +100,8 @@ if [ ! -f "$jar" ] || [ -n "$(find "$root" -path "$root/*/target" -prune -o \( -
   (cd "$root" && ./mvnw -B -q --no-transfer-progress -pl cli -am package -DskipTests) >&2
 fi
 mkdir -p "$work/logs" "$work/results"
-model="$work/model-q8_0.gguf"
+model="${MODEL:-$work/model-q8_0.gguf}"
+[ -n "${MODEL:-}" ] && { [ -f "$MODEL" ] || die "no model file $MODEL"; }
 if [ ! -f "$model" ]; then
   "${jvm[@]}" -jar "$jar" make-test-model --arch mixtral --hidden 2048 --layers 8 --heads 16 --kv-heads 4 \
     --experts 8 --top-k 2 --expert-ffn 2048 --vocab 32000 --seed 11 --no-hf --gguf Q8_0 --out "$work" >&2
@@ -172,7 +177,7 @@ if [[ " $parts " == *" loopback "* ]]; then
   lo_ns="${tag}lo"
   ip netns add "$lo_ns"; namespaces+=("$lo_ns")
   ip -n "$lo_ns" link set lo up
-  configs=(local1 local2 lo1 lo2 lo4 lo2remote)
+  read -r -a configs <<<"${LOOPBACK_RUNS:-local1 local2 lo1 lo2 lo4 lo2remote}"
   for round in $(seq 1 "$rounds"); do
     # a different configuration goes first each round, so none is always measured right after the same one
     for k in $(seq 0 $((${#configs[@]} - 1))); do
@@ -184,6 +189,7 @@ if [[ " $parts " == *" loopback "* ]]; then
         lo2) run_loopback "$round" loopback-2 2 0.575 2 false ;;
         lo4) run_loopback "$round" loopback-4 4 0.2875 4 false ;;
         lo2remote) run_loopback "$round" loopback-2-remote 2 0.6 1 true --max-stages 1 ;;
+        *) die "unknown loopback configuration '$c'" ;;
       esac
     done
   done
@@ -215,7 +221,9 @@ if [[ " $parts " == *" netns "* ]]; then
   sleep 3
   out=$(ip netns exec "${tag}c" "${link[@]}" blast 10.77.0.2:7902 3)
   record "$(add_label "$out" part netns probe bulk shaped_gbit "$link_gbit")"
-  # pings 5 ms apart: between decode steps the machine idles for milliseconds, and waking up is part of every hop
+  # The relay's delay is set so that back-to-back 64-byte round trips through it measure RTT_US (p50): the link's
+  # round trip. Pings 5 ms apart are recorded too: between decode steps the machine idles for milliseconds, and
+  # waking up (on this kind of virtual machine a large part of a hop) is paid on top of the link, by every plan.
   out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7900 2000 64)
   record "$(add_label "$out" part netns probe rtt-direct)"
   out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7900 400 64 5000)
@@ -225,20 +233,19 @@ if [[ " $parts " == *" netns "* ]]; then
     ip netns exec "${tag}n1" "${link[@]}" relay 10.77.0.2:7901 10.77.0.2:7900 "$one_way" >"$logs/relay-probe.log" 2>&1 &
     relay=$!; pids+=($relay)
     sleep 3
-    out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 400 64 5000)
+    out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 2000 64)
     kill "$relay"; wait "$relay" 2>/dev/null || true
     p50=$(echo "$out" | sed -n 's/.*"p50":\([0-9.]*\).*/\1/p')
     echo "cluster.sh: relay one-way ${one_way} us gives a ${p50} us round trip (target ${rtt_us})" >&2
-    next=$(awk -v d="$one_way" -v m="$p50" -v t="$rtt_us" 'BEGIN { n = d - (m - t) / 2; if (n < 0) n = 0; printf "%d", n + 0.5 }')
-    close=$(awk -v m="$p50" -v t="$rtt_us" 'BEGIN { print (m > t * 0.9 && m < t * 1.1) ? 1 : 0 }')
-    [ "$close" = 1 ] && break
-    one_way=$next
+    close=$(awk -v m="$p50" -v t="$rtt_us" 'BEGIN { print (m > t * 0.95 && m < t * 1.05) ? 1 : 0 }')
+    { [ "$close" = 1 ] || [ "$attempt" = 4 ]; } && break
+    one_way=$(awk -v d="$one_way" -v m="$p50" -v t="$rtt_us" 'BEGIN { n = d - (m - t) / 2; if (n < 0) n = 0; printf "%d", n + 0.5 }')
   done
   record "$(add_label "$out" part netns probe rtt-relay relay_one_way_us "$one_way")"
   ip netns exec "${tag}n1" "${link[@]}" relay 10.77.0.2:7901 10.77.0.2:7900 "$one_way" >"$logs/relay-probe.log" 2>&1 &
   pids+=($!)
   sleep 3
-  out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 2000 64)
+  out=$(ip netns exec "${tag}c" "${link[@]}" ping 10.77.0.2:7901 400 64 5000)
   record "$(add_label "$out" part netns probe rtt-relay relay_one_way_us "$one_way")"
   stop_all
 
@@ -277,7 +284,7 @@ if [[ " $parts " == *" netns "* ]]; then
       relay_one_way_us "$one_way" load_before "$load")"
   }
 
-  configs=(local1 p2 r2 p4 r4)
+  read -r -a configs <<<"${NETNS_RUNS:-local1 p2 r2 p4 r4}"
   for round in $(seq 1 "$rounds"); do
     for k in $(seq 0 $((${#configs[@]} - 1))); do
       c="${configs[$(( (k + round - 1) % ${#configs[@]} ))]}"
@@ -287,6 +294,7 @@ if [[ " $parts " == *" netns "* ]]; then
         r2) run_netns "$round" netns-2-remote 2 0.575 1 true --max-stages 1 ;;
         p4) run_netns "$round" netns-4-pipeline 4 0.2875 4 false ;;
         r4) run_netns "$round" netns-4-remote 4 0.2875 2 true --max-stages 2 ;;
+        *) die "unknown namespace configuration '$c'" ;;
       esac
     done
   done
