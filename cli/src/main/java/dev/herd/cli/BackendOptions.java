@@ -14,8 +14,9 @@ import java.io.PrintStream;
 /** The {@code --backend} and {@code --threads} options every command that computes shares. */
 final class BackendOptions {
     @Option(names = "--backend", defaultValue = "auto",
-            description = "auto (native CPU kernels when available), native, reference, cuda (CUDA device 0; cuda:N for"
-                    + " device N), or gpu (CUDA when a device is present, else as auto) (default ${DEFAULT-VALUE})")
+            description = "auto (a CUDA device when one is present, else the native CPU kernels when they load, else"
+                    + " the plain-Java reference; the log says which and why), native, reference, cuda (CUDA device 0;"
+                    + " cuda:N for device N), gpu (the same as auto) (default ${DEFAULT-VALUE})")
     String backend;
     @Option(names = "--threads", description = "compute threads (default: all cores)")
     Integer threads;
@@ -24,9 +25,8 @@ final class BackendOptions {
         int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         return switch (backend) {
             case "reference" -> new ReferenceBackend(n);
-            case "auto" -> Backends.best(n, line -> log.println("herd: " + line));
+            case "auto", "gpu" -> Backends.preferCuda(n, line -> log.println("herd: " + line));
             case "native" -> loadNative(n, log);
-            case "gpu" -> Backends.preferCuda(n, line -> log.println("herd: " + line));
             default -> {
                 if (backend.equals("cuda") || backend.startsWith("cuda:")) {
                     yield loadCuda(backend, log);

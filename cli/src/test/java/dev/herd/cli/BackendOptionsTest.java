@@ -33,12 +33,18 @@ class BackendOptionsTest {
         if (reason != null) {
             var e = assertThrows(IllegalArgumentException.class, () -> options("cuda").create(out));
             assertEquals("CUDA backend unavailable: " + reason, e.getMessage());
-            try (Backend b = options("gpu").create(out)) {
-                assertFalse(b instanceof CudaBackend);
-                assertTrue(log.toString(StandardCharsets.UTF_8).contains("herd: CUDA not available (" + reason + ")"),
-                        log.toString(StandardCharsets.UTF_8));
+            for (String choice : new String[]{"gpu", "auto"}) {
+                log.reset();
+                try (Backend b = options(choice).create(out)) {
+                    assertFalse(b instanceof CudaBackend);
+                    assertTrue(log.toString(StandardCharsets.UTF_8).contains("herd: CUDA not available (" + reason
+                            + ")"), choice + ": " + log.toString(StandardCharsets.UTF_8));
+                }
             }
         } else {
+            try (Backend b = options("auto").create(out)) {
+                assertInstanceOf(CudaBackend.class, b, "auto takes the GPU when there is one");
+            }
             try (Backend b = options("cuda").create(out)) {
                 CudaBackend c = assertInstanceOf(CudaBackend.class, b);
                 assertTrue(log.toString(StandardCharsets.UTF_8).contains(c.device().name()));
