@@ -1,19 +1,13 @@
 package dev.herd.kernels.cuda;
 
+import dev.herd.kernels.NativeLibraries;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.net.URL;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.Properties;
@@ -119,54 +113,10 @@ final class CudaLibraryFile {
 
     /** {@code cacheRoot/<content hash>/libherd_cuda.so}, written aside and renamed, reused only when identical. */
     static Path extract(byte[] bytes, Path cacheRoot) throws CudaUnavailableException {
-        Path dir = cacheRoot.resolve(sha256(bytes).substring(0, 16));
-        Path target = dir.resolve(LIBRARY_NAME);
         try {
-            if (Files.isRegularFile(target) && Files.size(target) == bytes.length
-                    && Arrays.equals(Files.readAllBytes(target), bytes)) {
-                return target;
-            }
-            createPrivateDirectories(dir);
-            Path tmp = Files.createTempFile(dir, "lib", ".tmp");
-            try {
-                Files.write(tmp, bytes);
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
-            return target;
+            return NativeLibraries.extract(bytes, cacheRoot, LIBRARY_NAME);
         } catch (IOException e) {
-            throw new CudaUnavailableException("cannot extract the CUDA kernels to " + target + ": " + e, e);
-        }
-    }
-
-    /** The per-user directory, private to its owner, and refused when someone else owns it. */
-    private static void createPrivateDirectories(Path dir) throws IOException {
-        if (!FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
-            Files.createDirectories(dir);
-            return;
-        }
-        Path userDir = dir.getParent();
-        if (!Files.isDirectory(userDir)) {
-            try {
-                Files.createDirectory(userDir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-            } catch (FileAlreadyExistsException raced) {
-                // made by another process meanwhile: checked below like any existing one
-            }
-        }
-        var me = userDir.getFileSystem().getUserPrincipalLookupService()
-                .lookupPrincipalByName(System.getProperty("user.name"));
-        if (!Files.getOwner(userDir).equals(me)) {
-            throw new IOException(userDir + " belongs to " + Files.getOwner(userDir) + ", not " + me);
-        }
-        Files.createDirectories(dir);
-    }
-
-    private static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is a required JDK algorithm", e);
+            throw new CudaUnavailableException("cannot extract the CUDA kernels to " + cacheRoot + ": " + e, e);
         }
     }
 }
