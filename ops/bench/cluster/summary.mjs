@@ -86,5 +86,13 @@ for (const part of ["loopback", "netns"]) {
       const g = r.grpc_bytes_per_token;
       console.log(`  gRPC per token: stage inputs ${kb(g.stage_inputs)} in ${fmt(g.stage_messages, 2)} msgs, expert requests ${kb(g.expert_requests)} in ${fmt(g.expert_calls, 2)} calls, expert answers ${kb(g.expert_responses)}`);
     }
+    const rs = byLabel.get(label).filter((x) => x.stage_ms_per_token);
+    if (rs.length) {
+      // what the stages' layers take against the coordinator's step: the rest is the hops between them
+      const run = median(rs.map((x) => x.stage_ms_per_token.run));
+      const queued = median(rs.map((x) => x.stage_ms_per_token.queued));
+      const step = median(rs.map((x) => x.step_ms.mean));
+      console.log(`  per token (medians): step ${fmt(step, 2)} ms = stages running ${fmt(run, 2)} ms + waiting for their worker ${fmt(queued, 3)} ms + hops ${fmt(step - run - queued, 2)} ms`);
+    }
   }
 }

@@ -145,11 +145,11 @@ final class ClusterBenchCommand implements Callable<Integer> {
 
     /** Node counters, or null where there are none (in this process). */
     private interface WireSource {
-        WireBytes read();
+        NodeWire.Counters read();
     }
 
     /** All timed repetitions together. */
-    private record Measured(List<DecodeLoop.Run> runs, WireBytes wire, InterfaceCounters.Sent ip) {
+    private record Measured(List<DecodeLoop.Run> runs, NodeWire.Counters wire, InterfaceCounters.Sent ip) {
     }
 
     private Measured measure(ModelRunner runner, int vocab, WireSource wire, List<InterfaceCounters> counters) {
@@ -158,10 +158,10 @@ final class ClusterBenchCommand implements Callable<Integer> {
             DecodeLoop.run(runner, prompt, warmupTokens, decodeStarts -> { });
         }
         List<DecodeLoop.Run> runs = new ArrayList<>();
-        WireBytes[] wireTotal = {WireBytes.getDefaultInstance()};
+        NodeWire.Counters[] wireTotal = {NodeWire.Counters.ZERO};
         InterfaceCounters.Sent[] ipTotal = {new InterfaceCounters.Sent(0, 0)};
         for (int i = 0; i < repetitions; i++) {
-            WireBytes[] wireBefore = {null};
+            NodeWire.Counters[] wireBefore = {null};
             InterfaceCounters.Sent[] ipBefore = {null};
             // the Stats calls are traffic too: read them before the interface counters start and after they stop
             DecodeLoop.Run run = DecodeLoop.run(runner, prompt, genTokens, decodeStarts -> {
@@ -170,9 +170,9 @@ final class ClusterBenchCommand implements Callable<Integer> {
                     ipBefore[0] = sent(counters);
                 } else {
                     ipTotal[0] = ipTotal[0].plus(sent(counters).minus(ipBefore[0]));
-                    WireBytes w = wire.read();
+                    NodeWire.Counters w = wire.read();
                     if (w != null) {
-                        wireTotal[0] = NodeWire.plus(wireTotal[0], NodeWire.minus(w, wireBefore[0]));
+                        wireTotal[0] = wireTotal[0].plus(w.minus(wireBefore[0]));
                     }
                 }
             });
@@ -210,13 +210,17 @@ final class ClusterBenchCommand implements Callable<Integer> {
         b.append(",\"prefill_ms\":").append(numbers(m.runs().stream().mapToDouble(r -> r.prefillNanos() / 1e6)
                 .toArray(), "%.2f"));
         if (m.wire() != null) {
-            WireBytes w = m.wire();
+            WireBytes w = m.wire().wire();
             b.append(String.format(Locale.ROOT, ",\"grpc_bytes_per_token\":{\"stage_inputs\":%.1f,\"expert_requests\":%.1f,"
                             + "\"expert_responses\":%.1f,\"total\":%.1f,\"stage_messages\":%.2f,\"expert_calls\":%.2f}",
                     w.getStageInputBytes() / steps, w.getExpertRequestBytes() / steps,
                     w.getExpertResponseBytes() / steps,
                     (w.getStageInputBytes() + w.getExpertRequestBytes() + w.getExpertResponseBytes()) / steps,
                     w.getStageInputs() / steps, w.getExpertRequests() / steps));
+            // the stages' share of a step: what is left of the step time is the hops between them
+            var t = m.wire().stages();
+            b.append(String.format(Locale.ROOT, ",\"stage_ms_per_token\":{\"queued\":%.3f,\"run\":%.3f,\"steps\":%.2f}",
+                    t.getQueuedNanos() / 1e6 / steps, t.getRunNanos() / 1e6 / steps, t.getSteps() / steps));
         }
         if (m.ip() != null) {
             b.append(String.format(Locale.ROOT, ",\"ip_bytes_per_token\":%.1f,\"ip_packets_per_token\":%.2f",

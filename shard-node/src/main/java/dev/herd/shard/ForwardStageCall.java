@@ -71,13 +71,15 @@ final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
         }
         StageInput input = frame.getInput();
         inFlight.incrementAndGet();
-        node.onStageWorker(() -> run(input));
+        long received = System.nanoTime();
+        node.onStageWorker(() -> run(input, received));
     }
 
     /** On the stage worker: one step through this node's layers. */
-    private void run(StageInput input) {
+    private void run(StageInput input, long received) {
         NodePart p = part;
         boolean answered = false;
+        long started = System.nanoTime();
         try {
             if (input.getFrame().getPlanEpoch() != p.epoch()) {
                 throw new FrameRejected(FailureReason.FAILURE_REASON_PLAN_EPOCH_MISMATCH,
@@ -86,6 +88,7 @@ final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
             }
             StageStep step = StageFrames.toStep(input, p.config().hiddenSize());
             StageRunner.Outcome outcome = p.stage().run(step);
+            node.stageTimes().record(received, started, System.nanoTime());
             switch (outcome) {
                 case StageRunner.Chosen c -> {
                     StageFrame result = StageFrame.newBuilder().setResult(StageFrames.result(step, c.tokens())).build();

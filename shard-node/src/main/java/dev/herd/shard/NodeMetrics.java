@@ -54,7 +54,16 @@ public final class NodeMetrics extends Collector {
         bytes.addMetric(List.of(id, "stage_input"), w.stageInputBytes());
         bytes.addMetric(List.of(id, "expert_request"), w.expertRequestBytes());
         bytes.addMetric(List.of(id, "expert_response"), w.expertResponseBytes());
-        return List.of(epoch, queue, sequences, heap, rows, messages, bytes);
+        StageTimes.Snapshot t = node.stageTimes().snapshot();
+        CounterMetricFamily steps = new CounterMetricFamily("herd_node_stage_steps",
+                "Pipeline steps this node ran as a stage", List.of("node"));
+        steps.addMetric(List.of(id), t.steps());
+        CounterMetricFamily stageSeconds = new CounterMetricFamily("herd_node_stage_seconds",
+                "Time of this node's pipeline steps: waiting for the stage worker (queued) and running (run)",
+                List.of("node", "phase"));
+        stageSeconds.addMetric(List.of(id, "queued"), t.queuedNanos() / 1e9);
+        stageSeconds.addMetric(List.of(id, "run"), t.runNanos() / 1e9);
+        return List.of(epoch, queue, sequences, heap, rows, messages, bytes, steps, stageSeconds);
     }
 
     /**

@@ -120,7 +120,7 @@ public final class RemoteExpertRunner implements ExpertRunner, AutoCloseable {
         private volatile Status failure;
 
         Stream() {
-            ShardServiceGrpc.newStub(channel).dispatchExperts(this);
+            ShardServiceGrpc.newStub(channel).withExecutor(DataPathExecutor.DIRECT).dispatchExperts(this);
             out.send(ExpertRequest.newBuilder().setHello(self).build());
         }
 

@@ -85,4 +85,11 @@ final class SequenceCaches {
     int size() {
         return caches.size();
     }
+
+    /** Every sequence with a cache or a sampler here. */
+    java.util.Set<Long> sequences() {
+        java.util.Set<Long> ids = new java.util.HashSet<>(caches.keySet());
+        ids.addAll(samplers.keySet());
+        return ids;
+    }
 }

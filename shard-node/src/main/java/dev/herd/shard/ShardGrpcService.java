@@ -92,6 +92,9 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
     public void releaseSequence(ReleaseRequest request, StreamObserver<ReleaseReply> responses) {
         unary(responses, () -> {
             requireHello(request.getHello(), ANY);
+            if (request.getAllSequences()) {
+                return ReleaseReply.newBuilder().setReleased(node.releaseAll()).build();
+            }
             List<Long> unknown = node.release(request.getSeqIdsList());
             return ReleaseReply.newBuilder().setReleased(request.getSeqIdsCount() - unknown.size())
                     .addAllUnknownSeqIds(unknown).build();
@@ -114,6 +117,9 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
             b.setWire(WireBytes.newBuilder().setStageInputs(w.stageInputs()).setStageInputBytes(w.stageInputBytes())
                     .setExpertRequests(w.expertRequests()).setExpertRequestBytes(w.expertRequestBytes())
                     .setExpertResponseBytes(w.expertResponseBytes()));
+            StageTimes.Snapshot t = node.stageTimes().snapshot();
+            b.setStageTimes(dev.herd.proto.v1.StageTimes.newBuilder().setSteps(t.steps())
+                    .setQueuedNanos(t.queuedNanos()).setRunNanos(t.runNanos()));
             s.expertLoad().forEach((e, n) -> b.addExpertLoad(ExpertLoad.newBuilder()
                     .setExpert(dev.herd.proto.v1.ExpertRef.newBuilder().setLayer(e.layer()).setExpert(e.expert()))
                     .setTokens(n)));

@@ -39,6 +39,7 @@ public final class ShardNode implements AutoCloseable {
     private final NodeIdentity identity;
     private final PeerChannels channels = new PeerChannels();
     private final WireCounters counters = new WireCounters();
+    private final StageTimes stageTimes = new StageTimes();
     private final ExecutorService stageWorker;
     private final ExecutorService expertWorker;
     private final ExecutorService loader;
@@ -77,6 +78,10 @@ public final class ShardNode implements AutoCloseable {
     /** Bytes this node sent on the data path. */
     public WireCounters wire() {
         return counters;
+    }
+
+    public StageTimes stageTimes() {
+        return stageTimes;
     }
 
     /** Weight bytes this node resolved, fetched, reused from its cache and served to peers. */
@@ -190,6 +195,21 @@ public final class ShardNode implements AutoCloseable {
             return List.copyOf(seqIds);
         }
         return seqIds.stream().filter(id -> !p.caches().release(id)).toList();
+    }
+
+    /** Forgets every sequence's KV cache and sampling state; returns how many sequences had any. */
+    public int releaseAll() {
+        NodePart p = serving;
+        if (p == null) {
+            return 0;
+        }
+        int released = 0;
+        for (long id : p.caches().sequences()) {
+            if (p.caches().release(id)) {
+                released++;
+            }
+        }
+        return released;
     }
 
     public NodeStats stats() {

@@ -32,6 +32,7 @@ public final class ShardServer implements AutoCloseable {
     public static ShardServer start(ShardNode node, String host, int port) {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
                 .addService(new ShardGrpcService(node))
+                .callExecutor(DataPathExecutor.server())
                 .maxInboundMessageSize(WireLimit.WIRE_LIMIT_MAX_MESSAGE_BYTES_VALUE);
         if (node.origin() instanceof WeightOrigin.LocalFiles local) {
             builder.addService(new WeightTransferService(local.held(), node.identity(), node.weights()));

@@ -42,7 +42,7 @@ public final class StageClient implements AutoCloseable {
     private StageClient(Channel channel, Hello self, String peer, WireCounters counters) {
         this.peer = peer;
         this.counters = counters;
-        ShardServiceGrpc.newStub(channel).forwardStage(new ClientResponseObserver<StageFrame, StageFrame>() {
+        ShardServiceGrpc.newStub(channel).withExecutor(DataPathExecutor.DIRECT).forwardStage(new ClientResponseObserver<StageFrame, StageFrame>() {
             @Override
             public void beforeStart(ClientCallStreamObserver<StageFrame> requests) {
                 out = new OutboundQueue<>(requests);

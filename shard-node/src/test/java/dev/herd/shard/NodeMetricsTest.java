@@ -50,6 +50,8 @@ class NodeMetricsTest {
                 long routed = n.node().stats().expertLoad().values().stream().mapToLong(Long::longValue).sum();
                 assertEquals((long) TestModels.PROMPT.length * c.moe().topK() * c.numLayers(), routed);
                 assertTrue(text.contains("herd_node_expert_rows_total{node=\"n1\",layer=\"0\",expert=\""), text);
+                assertTrue(text.contains("herd_node_stage_steps_total{node=\"n1\",} 1.0"), "one step ran: " + text);
+                assertTrue(text.contains("herd_node_stage_seconds_total{node=\"n1\",phase=\"run\",}"), text);
             } finally {
                 server.close();
             }

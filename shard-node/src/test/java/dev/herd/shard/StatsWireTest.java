@@ -6,6 +6,8 @@ import dev.herd.model.config.ModelConfig;
 import dev.herd.proto.v1.NodeRole;
 import dev.herd.proto.v1.ShardServiceGrpc;
 import dev.herd.proto.v1.StatsRequest;
+import dev.herd.proto.v1.StageTimes;
+import dev.herd.proto.v1.StatsReply;
 import dev.herd.proto.v1.WireBytes;
 import io.grpc.ManagedChannel;
 import org.junit.jupiter.api.Test;
@@ -37,6 +39,7 @@ class StatsWireTest {
             var split = DistributedEqualsLocalTest.Split.start(cluster,
                     DistributedEqualsLocalTest.Topology.TWO_STAGES_REMOTE_EXPERTS, s -> s, s -> s);
             ModelConfig c = cluster.config();
+            long started = System.nanoTime();
             try (PipelineDriver driver = new PipelineDriver(split.first().server().address(),
                     split.first().node().identity().modelDigest(), DistributedEqualsLocalTest.EPOCH)) {
                 int token = driver.prefill(1, TestModels.PROMPT).getTokens(0).getTokenId();
@@ -47,6 +50,18 @@ class StatsWireTest {
             int rowBytes = c.hiddenSize() * Float.BYTES;
             long rows = TestModels.PROMPT.length + DECODED;
             long steps = 1 + DECODED;
+
+            long before = System.nanoTime();
+            for (LocalCluster.Node stage : split.stages()) {
+                StageTimes t = fullStats(stage).getStageTimes();
+                assertEquals(steps, t.getSteps(), "every stage ran every step: " + t);
+                assertTrue(t.getRunNanos() > 0 && t.getQueuedNanos() >= 0, t.toString());
+                assertTrue(t.getRunNanos() + t.getQueuedNanos() < before - started,
+                        "a stage's time fits in the time the steps took: " + t);
+            }
+            for (LocalCluster.Node n : split.expertNodes()) {
+                assertEquals(StageTimes.getDefaultInstance(), fullStats(n).getStageTimes(), "expert nodes run no stage");
+            }
 
             WireBytes first = stats(split.first());
             assertEquals(steps, first.getStageInputs(), "one step input per step to the second stage");
@@ -73,12 +88,15 @@ class StatsWireTest {
     }
 
     private static WireBytes stats(LocalCluster.Node n) {
+        return fullStats(n).getWire();
+    }
+
+    private static StatsReply fullStats(LocalCluster.Node n) {
         ManagedChannel channel = PeerChannels.open(n.server().address());
         try {
             return ShardServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
                     .stats(StatsRequest.newBuilder().setHello(new NodeIdentity("coordinator",
-                            n.node().identity().modelDigest()).hello(0, NodeRole.NODE_ROLE_COORDINATOR)).build())
-                    .getWire();
+                            n.node().identity().modelDigest()).hello(0, NodeRole.NODE_ROLE_COORDINATOR)).build());
         } finally {
             channel.shutdownNow();
         }

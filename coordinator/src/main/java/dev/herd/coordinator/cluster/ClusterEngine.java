@@ -101,6 +101,7 @@ public final class ClusterEngine implements AutoCloseable {
 
     private final ClusterModel model;
     private final Settings settings;
+    private final PlanStore plans;
     private final PrintStream log;
     private final NodeIdentity self;
     private final PeerChannels channels = new PeerChannels();
@@ -119,9 +120,10 @@ public final class ClusterEngine implements AutoCloseable {
     private volatile Serving serving;
     private volatile String status = "waiting for nodes";
 
-    private ClusterEngine(ClusterModel model, Settings settings, PrintStream log) {
+    private ClusterEngine(ClusterModel model, Settings settings, PlanStore plans, PrintStream log) {
         this.model = model;
         this.settings = settings;
+        this.plans = plans;
         this.log = log;
         this.self = new NodeIdentity(COORDINATOR, model.digest());
     }
@@ -129,7 +131,7 @@ public final class ClusterEngine implements AutoCloseable {
     /** Follows {@code supervisor}'s view from now on, planning as soon as enough nodes are there. */
     public static ClusterEngine start(ClusterSupervisor supervisor, ClusterModel model, Settings settings,
                                       PrintStream log) {
-        ClusterEngine e = new ClusterEngine(model, settings, log);
+        ClusterEngine e = new ClusterEngine(model, settings, supervisor.plans(), log);
         supervisor.onChange(e::viewChanged);
         e.viewChanged(supervisor.view()); // nodes seen before the listener was added
         long every = settings.loadInterval().toMillis();
@@ -241,7 +243,10 @@ public final class ClusterEngine implements AutoCloseable {
             log.println("herd cluster: " + status);
             return;
         }
-        long epoch = epochs.incrementAndGet();
+        if (!servedOnce && takeOver(view)) {
+            return;
+        }
+        long epoch = nextEpoch();
         ShardPlan plan;
         try {
             plan = Planner.plan(model.shape(), view.toClusterState(), observed, settings.options(), epoch);
@@ -265,9 +270,84 @@ public final class ClusterEngine implements AutoCloseable {
             setServing(new Serving(plan, parts, addresses), "serving epoch " + epoch);
             servedOnce = true;
             log.println("herd cluster: every node has loaded epoch " + epoch);
+            keep(plan, addresses);
         } catch (RuntimeException e) {
             setServing(null, "epoch " + epoch + " could not be loaded: " + e.getMessage());
             log.println("herd cluster: " + status);
+        }
+    }
+
+    /** The epoch of the next plan: above this coordinator's and above the one kept in the cluster. */
+    private long nextEpoch() {
+        long stored = 0;
+        try {
+            stored = plans.served(model.digest()).map(p -> p.plan().epoch()).orElse(0L);
+        } catch (RuntimeException e) {
+            log.println("herd cluster: " + e.getMessage());
+        }
+        long floor = stored;
+        return epochs.updateAndGet(e -> Math.max(e, floor) + 1);
+    }
+
+    /** Keeps the plan now served in the cluster, for a coordinator that takes over after this one. */
+    private void keep(ShardPlan plan, Map<NodeId, String> addresses) {
+        try {
+            plans.serving(new PlanStore.StoredPlan(model.digest(), plan, addresses));
+        } catch (RuntimeException e) {
+            // serving goes on; only a restarted coordinator would have to reload the nodes
+            log.println("herd cluster: could not keep epoch " + plan.epoch() + " in the cluster: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Serves the plan kept in the cluster when this coordinator starts (after a restart, or after another
+     * coordinator went away) if the same nodes are there at the same addresses and every one of them still serves
+     * that epoch: nothing is reloaded. The sequences the previous coordinator left on the nodes are released.
+     * Otherwise returns false and the view is planned as usual, with an epoch above the kept one.
+     */
+    private boolean takeOver(ClusterView view) {
+        PlanStore.StoredPlan stored;
+        try {
+            stored = plans.served(model.digest()).orElse(null);
+        } catch (RuntimeException e) {
+            log.println("herd cluster: " + e.getMessage());
+            return false;
+        }
+        if (stored == null) {
+            return false;
+        }
+        long epoch = stored.plan().epoch();
+        Map<NodeId, String> addresses = new TreeMap<>();
+        view.nodes().forEach((id, n) -> addresses.put(id, n.grpcAddress()));
+        if (!addresses.equals(stored.addresses())) {
+            log.println("herd cluster: not taking over epoch " + epoch + ": it was served on " + stored.addresses()
+                    + ", the cluster now has " + addresses);
+            return false;
+        }
+        Hello hello = self.hello(epoch, NodeRole.NODE_ROLE_COORDINATOR);
+        try {
+            Map<NodeId, ShardAssignment> parts = PlanAssignments.of(stored.plan(), model.config(), addresses);
+            for (NodeId n : parts.keySet()) {
+                ReadyReply r = stub(addresses.get(n), Duration.ofSeconds(5))
+                        .ready(ReadyRequest.newBuilder().setHello(hello).setPlanEpoch(epoch).build());
+                if (r.getState() != NodeState.NODE_STATE_READY || r.getServingEpoch() != epoch) {
+                    log.println("herd cluster: not taking over epoch " + epoch + ": node " + n + " is "
+                            + r.getState() + " for it and serves epoch " + r.getServingEpoch());
+                    return false;
+                }
+            }
+            ReleaseRequest everything = ReleaseRequest.newBuilder().setHello(hello).setAllSequences(true).build();
+            for (NodeId n : parts.keySet()) {
+                stub(addresses.get(n), Duration.ofSeconds(5)).releaseSequence(everything);
+            }
+            epochs.accumulateAndGet(epoch, Math::max);
+            log.println("herd cluster: took over " + describe(stored.plan()) + " (every node still serves it)");
+            servedOnce = true;
+            setServing(new Serving(stored.plan(), parts, addresses), "serving epoch " + epoch);
+            return true;
+        } catch (StatusRuntimeException | IllegalArgumentException e) {
+            log.println("herd cluster: not taking over epoch " + epoch + ": " + e.getMessage());
+            return false;
         }
     }
 

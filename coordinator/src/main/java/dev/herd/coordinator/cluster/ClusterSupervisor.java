@@ -69,6 +69,11 @@ public final class ClusterSupervisor implements AutoCloseable {
         return view;
     }
 
+    /** The plans kept in the cluster. */
+    public PlanStore plans() {
+        return new PlanStore(hazelcast);
+    }
+
     private void admit(Member m) {
         Map<String, String> attrs = m.getAttributes();
         if (!NodeAdvertisement.isShardNode(attrs)) {

@@ -1,5 +1,7 @@
 package dev.herd.coordinator.plan;
 
+import java.io.Serializable;
+
 /**
  * What the cost model expects of a plan for one stream decoding one token (see docs/planner.md).
  *
@@ -11,7 +13,7 @@ package dev.herd.coordinator.plan;
  *                               pipeline is full of streams
  */
 public record CostEstimate(double secondsPerToken, double networkBytesPerToken, double roundTripsPerToken,
-                           double bottleneckStageSeconds) {
+                           double bottleneckStageSeconds) implements Serializable {
     public double tokensPerSecond() {
         return 1 / secondsPerToken;
     }

@@ -1,7 +1,9 @@
 package dev.herd.coordinator.plan;
 
+import java.io.Serializable;
+
 /** One routed expert of one layer. Ordered by layer, then expert. */
-public record ExpertKey(int layer, int expert) implements Comparable<ExpertKey> {
+public record ExpertKey(int layer, int expert) implements Serializable, Comparable<ExpertKey> {
     public ExpertKey {
         if (layer < 0 || expert < 0) {
             throw new IllegalArgumentException("layer and expert must not be negative: " + layer + ", " + expert);

@@ -1,7 +1,9 @@
 package dev.herd.coordinator.plan;
 
+import java.io.Serializable;
+
 /** Decoder layers {@code start} (inclusive) to {@code end} (exclusive). */
-public record LayerRange(int start, int end) {
+public record LayerRange(int start, int end) implements Serializable {
     public LayerRange {
         if (start < 0 || end <= start) {
             throw new IllegalArgumentException("layer range [" + start + ", " + end + ") must be non-empty and start at 0 or later");

@@ -1,5 +1,7 @@
 package dev.herd.coordinator.plan;
 
+import java.io.Serializable;
+
 /**
  * A node's memory under a plan.
  *
@@ -7,7 +9,7 @@ package dev.herd.coordinator.plan;
  * @param weightBytes    weights assigned to it, replicas included
  * @param kvReserveBytes KV cache reserved for its stage's layers (0 when it is not a stage)
  */
-public record NodeAllocation(long usableBytes, long weightBytes, long kvReserveBytes) {
+public record NodeAllocation(long usableBytes, long weightBytes, long kvReserveBytes) implements Serializable {
     public long assignedBytes() {
         return weightBytes + kvReserveBytes;
     }

@@ -1,5 +1,6 @@
 package dev.herd.coordinator.plan;
 
+import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -24,9 +25,13 @@ import java.util.TreeSet;
  * @param lmHead     the node holding final norm and LM head (the last stage)
  * @param nodes      memory of every node in the cluster, idle ones included
  * @param cost       the cost model's estimate that chose this plan
+ *
+ * <p>Serializable because the served plan is kept in the cluster (see {@code PlanStore}), so that a coordinator
+ * that restarts can take it over instead of reloading every node.
  */
 public record ShardPlan(long epoch, List<Stage> stages, SortedMap<ExpertKey, List<NodeId>> experts, NodeId embedding,
-                        NodeId lmHead, SortedMap<NodeId, NodeAllocation> nodes, CostEstimate cost) {
+                        NodeId lmHead, SortedMap<NodeId, NodeAllocation> nodes, CostEstimate cost)
+        implements Serializable {
     public ShardPlan {
         stages = List.copyOf(stages);
         if (stages.isEmpty()) {

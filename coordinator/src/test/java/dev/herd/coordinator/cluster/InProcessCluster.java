@@ -12,9 +12,9 @@ import dev.herd.shard.discovery.ClusterSettings;
 import dev.herd.shard.discovery.NodeAdvertisement;
 import dev.herd.shard.discovery.NodeMembership;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -29,8 +29,13 @@ import java.util.List;
  */
 public final class InProcessCluster implements AutoCloseable {
     private final List<Node> nodes = new ArrayList<>();
-    private final ClusterSupervisor supervisor;
-    public final ClusterEngine engine;
+    private final Path model;
+    private final String name;
+    private final List<String> seeds;
+    private ClusterEngine.Settings settings;
+    private ClusterSupervisor supervisor;
+    /** The coordinator's engine (a new one after {@link #restartCoordinator}). */
+    public ClusterEngine engine;
 
     private record Node(ModelFiles files, ReferenceBackend backend, ShardNode node, ShardServer server,
                         NodeMembership membership) implements AutoCloseable {
@@ -44,9 +49,35 @@ public final class InProcessCluster implements AutoCloseable {
         }
     }
 
-    private InProcessCluster(ClusterSupervisor supervisor, ClusterEngine engine) {
-        this.supervisor = supervisor;
-        this.engine = engine;
+    private InProcessCluster(Path model, String name, List<String> seeds, ClusterEngine.Settings settings) {
+        this.model = model;
+        this.name = name;
+        this.seeds = seeds;
+        this.settings = settings;
+    }
+
+    private void startCoordinator(int port, ByteArrayOutputStream log) {
+        supervisor = ClusterSupervisor.start(new ClusterSettings(name, "127.0.0.1", port, seeds),
+                name + "-coordinator-" + System.nanoTime());
+        engine = ClusterEngine.start(supervisor, ClusterModel.open(model), settings, new PrintStream(log, true));
+    }
+
+    /**
+     * The coordinator process goes away (engine and Hazelcast member) and a new one starts over the same nodes,
+     * with its log in {@code log}, waiting for {@code minNodes} nodes before it plans; waits until it serves a plan.
+     */
+    public void restartCoordinator(ByteArrayOutputStream log, int minNodes) throws Exception {
+        engine.close();
+        supervisor.close();
+        settings = new ClusterEngine.Settings(minNodes, settings.options(), settings.loadTimeout(),
+                settings.stepTimeout(), settings.replanGrace(), settings.loadInterval());
+        startCoordinator(freePort(), log); // joins through the nodes' addresses in the seed list
+        engine.awaitServing(Duration.ofSeconds(60));
+    }
+
+    /** Node {@code i}'s shard node. */
+    public ShardNode node(int i) {
+        return nodes.get(i).node();
     }
 
     /** Starts {@code count} nodes and a coordinator, and waits until the first plan is served. */
@@ -61,13 +92,11 @@ public final class InProcessCluster implements AutoCloseable {
             ports.add(freePort());
             seeds.add("127.0.0.1:" + ports.get(i));
         }
-        ClusterSupervisor supervisor = ClusterSupervisor.start(new ClusterSettings(name, "127.0.0.1", coordinatorPort,
-                seeds), name + "-coordinator");
-        ClusterEngine engine = ClusterEngine.start(supervisor, ClusterModel.open(model), new ClusterEngine.Settings(
-                        count, PlanOptions.defaults().withKvContextTokens(contextTokens), Duration.ofSeconds(60),
-                        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ZERO),
-                new PrintStream(OutputStream.nullOutputStream()));
-        InProcessCluster c = new InProcessCluster(supervisor, engine);
+        InProcessCluster c = new InProcessCluster(model, name, seeds, new ClusterEngine.Settings(count,
+                PlanOptions.defaults().withKvContextTokens(contextTokens), Duration.ofSeconds(60),
+                Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ZERO));
+        c.startCoordinator(coordinatorPort, new ByteArrayOutputStream());
+        ClusterEngine engine = c.engine;
         try {
             for (int i = 0; i < count; i++) {
                 ModelFiles files = ModelFiles.open(model);
