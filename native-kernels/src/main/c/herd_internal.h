@@ -51,6 +51,21 @@ static inline int64_t r16_scales_at(int64_t b, int64_t qbytes) {
     return (b >> 1) * (2 * R16_SCALE_BYTES + 2 * qbytes) + (b & 1) * R16_SCALE_BYTES;
 }
 
+/* A paged key/value cache: fixed-size blocks of block_tokens rows, found through a block table. Row t of
+ * keys starts at k + herd_kv_row(kv, t), of values at v + herd_kv_row(kv, t); a row is `row` floats (all
+ * kv heads). The kernels read rows through this and nothing else, so a contiguous cache is one block. */
+typedef struct {
+    const float *k, *v;
+    const int32_t *blocks;
+    int32_t block_tokens;
+    int64_t block_stride; /* floats from one block to the next in k and v */
+    int64_t row;          /* floats per row: n_kv_heads · head_dim */
+} herd_kv;
+
+static inline int64_t herd_kv_row(const herd_kv *kv, int64_t t) {
+    return (int64_t)kv->blocks[t / kv->block_tokens] * kv->block_stride + (t % kv->block_tokens) * kv->row;
+}
+
 /* One build of the kernels for one instruction-set level. */
 typedef struct herd_isa {
     int level;
@@ -72,16 +87,15 @@ typedef struct herd_isa {
     void (*softmax)(float *x, int64_t n);
     void (*swiglu)(float *g, const float *u, int64_t n);
     /* Attention of `nh` query heads sharing one kv head over keys [t0, t1]. q and out hold the heads
-     * back to back (head_dim apart); k and v point at the kv head's slice of position 0, rows kv_stride
-     * apart; scores has room for nh · (t1 - t0 + 1) floats. */
-    void (*attn_heads)(const float *q, int32_t nh, int32_t head_dim, const float *k, const float *v,
-                       int64_t kv_stride, int64_t t0, int64_t t1, float scale, float *scores, float *out);
-    /* Unnormalised attention of all heads of one query row over keys [t0, t1] (rows kv_dim apart):
-     * per head the max score m, Σ e^(s - m) in l and Σ e^(s - m)·v in acc (n_heads · head_dim);
-     * scores has room for n_heads · (t1 - t0 + 1) floats. */
-    void (*attn_partial)(const float *q, int32_t n_heads, int32_t group, int32_t head_dim, const float *k,
-                         const float *v, int64_t kv_dim, int64_t t0, int64_t t1, float scale, float *scores,
-                         float *m, float *l, float *acc);
+     * back to back (head_dim apart); the kv head's slice of each cache row starts `ko` floats into the
+     * row; scores has room for nh · (t1 - t0 + 1) floats. */
+    void (*attn_heads)(const float *q, int32_t nh, int32_t head_dim, const herd_kv *kv, int64_t ko, int64_t t0,
+                       int64_t t1, float scale, float *scores, float *out);
+    /* Unnormalised attention of all heads of one query row over keys [t0, t1]: per head the max score m,
+     * Σ e^(s - m) in l and Σ e^(s - m)·v in acc (n_heads · head_dim); scores has room for
+     * n_heads · (t1 - t0 + 1) floats. */
+    void (*attn_partial)(const float *q, int32_t n_heads, int32_t group, int32_t head_dim, const herd_kv *kv,
+                         int64_t t0, int64_t t1, float scale, float *scores, float *m, float *l, float *acc);
 } herd_isa;
 
 extern const herd_isa herd_isa_portable;

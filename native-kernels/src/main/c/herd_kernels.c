@@ -791,7 +791,8 @@ typedef struct {
     herd_ctx *ctx;
     int32_t n_heads, n_kv, hd, chunk, split, per;
     float scale;
-    const float *q, *k, *v;
+    const float *q;
+    herd_kv kv;
     const int32_t *pos;
     float *out;
     int64_t max_len;
@@ -806,7 +807,7 @@ static void attn_task(void *p, int64_t t, int tid) {
         return;
     }
     int32_t group = j->n_heads / j->n_kv;
-    int64_t q_dim = (int64_t)j->n_heads * j->hd, kv_dim = (int64_t)j->n_kv * j->hd;
+    int64_t q_dim = (int64_t)j->n_heads * j->hd;
     int32_t s = (int32_t)(t % j->split);
     int32_t kvh = (int32_t)(t / j->split % j->n_kv);
     int64_t r = t / j->split / j->n_kv;
@@ -815,8 +816,7 @@ static void attn_task(void *p, int64_t t, int tid) {
     int32_t h0 = kvh * group + s * j->per;
     int64_t qo = r * q_dim + (int64_t)h0 * j->hd;
     int64_t ko = (int64_t)kvh * j->hd;
-    j->ctx->isa->attn_heads(j->q + qo, j->per, j->hd, j->k + ko, j->v + ko, kv_dim, start, pos, j->scale,
-                            self->scratch, j->out + qo);
+    j->ctx->isa->attn_heads(j->q + qo, j->per, j->hd, &j->kv, ko, start, pos, j->scale, self->scratch, j->out + qo);
 }
 
 /* Few query rows (decode): tasks are (row, slice of its key range), each over all heads, so the cache
@@ -828,8 +828,9 @@ typedef struct {
     herd_ctx *ctx;
     int32_t n_heads, group, hd;
     float scale;
-    int64_t kv_dim, slice;
-    const float *q, *k, *v;
+    int64_t slice;
+    const float *q;
+    herd_kv kv;
     int64_t first_task[SPLIT_MAX_ROWS + 1]; /* tasks of row r: [first_task[r], first_task[r + 1]) */
     int64_t start[SPLIT_MAX_ROWS], pos[SPLIT_MAX_ROWS];
     float *partials;
@@ -853,16 +854,14 @@ static void split_task(void *p, int64_t t, int tid) {
     float *m = j->partials + (size_t)t * stride;
     float *l = m + j->n_heads;
     float *acc = l + j->n_heads;
-    j->ctx->isa->attn_partial(j->q + (int64_t)r * j->n_heads * j->hd, j->n_heads, j->group, j->hd, j->k, j->v,
-                              j->kv_dim, t0, t1, j->scale, self->scratch, m, l, acc);
+    j->ctx->isa->attn_partial(j->q + (int64_t)r * j->n_heads * j->hd, j->n_heads, j->group, j->hd, &j->kv, t0, t1,
+                              j->scale, self->scratch, m, l, acc);
 }
 
 static int attention_split(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t hd, float scale, int32_t chunk,
-                           const float *q, const int32_t *positions, int32_t n, const float *k, const float *v,
-                           float *out) {
+                           const float *q, const int32_t *positions, int32_t n, const herd_kv *kv, float *out) {
     split_job j = {
-        .ctx = ctx, .n_heads = n_heads, .group = n_heads / n_kv_heads, .hd = hd, .scale = scale,
-        .kv_dim = (int64_t)n_kv_heads * hd, .q = q, .k = k, .v = v,
+        .ctx = ctx, .n_heads = n_heads, .group = n_heads / n_kv_heads, .hd = hd, .scale = scale, .q = q, .kv = *kv,
     };
     int64_t max_len = 1;
     for (int32_t r = 0; r < n; r++) {
@@ -919,13 +918,17 @@ static int attention_split(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, i
 
 HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale,
                             int32_t chunk, const float *q, const int32_t *positions, int32_t n,
-                            const float *k_cache, const float *v_cache, float *out) {
+                            const float *k_cache, const float *v_cache, const int32_t *blocks, int32_t block_tokens,
+                            int64_t block_stride, float *out) {
     if (n <= 0) {
         return 0;
     }
+    herd_kv kv = {
+        .k = k_cache, .v = v_cache, .blocks = blocks, .block_tokens = block_tokens, .block_stride = block_stride,
+        .row = (int64_t)n_kv_heads * head_dim,
+    };
     if (n <= SPLIT_MAX_ROWS) {
-        return attention_split(ctx, n_heads, n_kv_heads, head_dim, scale, chunk, q, positions, n, k_cache, v_cache,
-                               out);
+        return attention_split(ctx, n_heads, n_kv_heads, head_dim, scale, chunk, q, positions, n, &kv, out);
     }
     int32_t group = n_heads / n_kv_heads;
     int64_t max_len = 1;
@@ -944,7 +947,7 @@ HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, 
     }
     attn_job j = {
         .ctx = ctx, .n_heads = n_heads, .n_kv = n_kv_heads, .hd = head_dim, .chunk = chunk, .split = split,
-        .per = group / split, .scale = scale, .q = q, .k = k_cache, .v = v_cache, .pos = positions, .out = out,
+        .per = group / split, .scale = scale, .q = q, .kv = kv, .pos = positions, .out = out,
         .max_len = max_len,
     };
     atomic_init(&j.failed, 0);

@@ -104,10 +104,14 @@ HERD_API void herd_softmax(herd_ctx *ctx, float *x, int64_t len);
 /* gate[i] = silu(gate[i]) * up[i] */
 HERD_API void herd_swiglu(herd_ctx *ctx, float *gate, const float *up, int64_t len);
 
-/* Causal grouped-query attention; see dev.herd.kernels.Backend#attention. */
+/* Causal grouped-query attention over a paged cache; see dev.herd.kernels.Backend#attention. Position t's
+ * key row (n_kv_heads · head_dim floats) starts at k_cache + blocks[t / block_tokens] · block_stride +
+ * (t % block_tokens) · n_kv_heads · head_dim; value rows likewise in v_cache. The caller has checked that
+ * every row the positions reach lies inside the cache. */
 HERD_API int herd_attention(herd_ctx *ctx, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, float scale,
                             int32_t chunk, const float *q, const int32_t *positions, int32_t n,
-                            const float *k_cache, const float *v_cache, float *out);
+                            const float *k_cache, const float *v_cache, const int32_t *blocks, int32_t block_tokens,
+                            int64_t block_stride, float *out);
 
 /* STREAM-style triad a = b + s·c over three f32 arrays of `elements` each, on all pool threads;
  * returns the best of `reps` in GB/s (3 · 4 · elements bytes per pass), or a negative value when

@@ -1160,18 +1160,19 @@ static inline void axpy(float a, const float *v, float *out, int64_t n) {
     }
 }
 
-static void attn_heads(const float *q, int32_t nh, int32_t hd, const float *k, const float *v, int64_t kv_stride,
-                       int64_t t0, int64_t t1, float scale, float *scores, float *out) {
+static void attn_heads(const float *q, int32_t nh, int32_t hd, const herd_kv *kv, int64_t ko, int64_t t0, int64_t t1,
+                       float scale, float *scores, float *out) {
     int64_t len = t1 - t0 + 1;
-    /* A kv head's slice of each cache row is short (head_dim floats) and rows are kv_stride apart,
+    /* A kv head's slice of each cache row is short (head_dim floats) and rows are a row or a block apart,
      * usually a page or more: the hardware prefetchers do not follow that, so ask for rows ahead. */
     const int64_t ahead = 32;
     /* each key row is loaded once for all heads of its group */
     for (int64_t t = t0; t <= t1; t++) {
-        const float *kr = k + t * kv_stride;
+        const float *kr = kv->k + herd_kv_row(kv, t) + ko;
         if (t + ahead <= t1) {
+            const float *pf = kv->k + herd_kv_row(kv, t + ahead) + ko;
             for (int32_t l = 0; l < hd; l += 16) {
-                __builtin_prefetch(kr + ahead * kv_stride + l);
+                __builtin_prefetch(pf + l);
             }
         }
         for (int32_t h = 0; h < nh; h++) {
@@ -1183,10 +1184,11 @@ static void attn_heads(const float *q, int32_t nh, int32_t hd, const float *k, c
         memset(out + (int64_t)h * hd, 0, sizeof(float) * (size_t)hd);
     }
     for (int64_t t = t0; t <= t1; t++) {
-        const float *vr = v + t * kv_stride;
+        const float *vr = kv->v + herd_kv_row(kv, t) + ko;
         if (t + ahead <= t1) {
+            const float *pf = kv->v + herd_kv_row(kv, t + ahead) + ko;
             for (int32_t l = 0; l < hd; l += 16) {
-                __builtin_prefetch(vr + ahead * kv_stride + l);
+                __builtin_prefetch(pf + l);
             }
         }
         for (int32_t h = 0; h < nh; h++) {
@@ -1197,12 +1199,13 @@ static void attn_heads(const float *q, int32_t nh, int32_t hd, const float *k, c
 
 /* One query row, all heads, keys [t0, t1] (a slice of the row's causal range), without normalising:
  * per head h, m[h] = max score, l[h] = Σ e^(score - m[h]) and acc[h] = Σ e^(score - m[h]) · v_t. Cache
- * rows are read whole and in order (all kv heads together), which the prefetchers stream well; the
- * caller merges slices. */
+ * rows are read whole and in order (all kv heads together), which the prefetchers stream well within a
+ * block; the caller merges slices. */
 #if HERD_LEVEL >= 2
-/* The 8 dot products of q with rows r[0..7] (hd a multiple of 8) as one vector: the per-row partial
- * vectors are summed by a transposing tree, which costs far less than 8 horizontal sums. */
-static inline __m256 dot8_rows(const float *q, const float *r0, int64_t stride, int32_t hd) {
+/* The 8 dot products of q with rows[0..7] + off (hd a multiple of 8) as one vector: the per-row partial
+ * vectors are summed by a transposing tree, which costs far less than 8 horizontal sums. The rows are
+ * given one by one because consecutive positions may sit in different cache blocks. */
+static inline __m256 dot8_rows(const float *q, const float *const rows[8], int64_t off, int32_t hd) {
     __m256 a[8];
     for (int k = 0; k < 8; k++) {
         a[k] = _mm256_setzero_ps();
@@ -1210,7 +1213,7 @@ static inline __m256 dot8_rows(const float *q, const float *r0, int64_t stride, 
     for (int32_t i = 0; i < hd; i += 8) {
         __m256 qv = _mm256_loadu_ps(q + i);
         for (int k = 0; k < 8; k++) {
-            a[k] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r0 + k * stride + i), a[k]);
+            a[k] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[k] + off + i), a[k]);
         }
     }
     __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
@@ -1221,24 +1224,27 @@ static inline __m256 dot8_rows(const float *q, const float *r0, int64_t stride, 
 }
 #endif
 
-static void attn_partial(const float *q, int32_t n_heads, int32_t group, int32_t hd, const float *k, const float *v,
-                         int64_t kv_dim, int64_t t0, int64_t t1, float scale, float *scores, float *m, float *l,
-                         float *acc) {
+static void attn_partial(const float *q, int32_t n_heads, int32_t group, int32_t hd, const herd_kv *kv, int64_t t0,
+                         int64_t t1, float scale, float *scores, float *m, float *l, float *acc) {
     int64_t len = t1 - t0 + 1;
     int64_t t = t0;
 #if HERD_LEVEL >= 2
     if (hd % 8 == 0) {
         __m256 vs = _mm256_set1_ps(scale);
         for (; t + 8 <= t1 + 1; t += 8) {
+            const float *rows[8];
+            for (int k = 0; k < 8; k++) {
+                rows[k] = kv->k + herd_kv_row(kv, t + k);
+            }
             for (int32_t h = 0; h < n_heads; h++) {
-                __m256 d = dot8_rows(q + (int64_t)h * hd, k + t * kv_dim + (int64_t)(h / group) * hd, kv_dim, hd);
+                __m256 d = dot8_rows(q + (int64_t)h * hd, rows, (int64_t)(h / group) * hd, hd);
                 _mm256_storeu_ps(scores + h * len + (t - t0), _mm256_mul_ps(d, vs));
             }
         }
     }
 #endif
     for (; t <= t1; t++) {
-        const float *kr = k + t * kv_dim;
+        const float *kr = kv->k + herd_kv_row(kv, t);
         for (int32_t h = 0; h < n_heads; h++) {
             scores[h * len + (t - t0)] = dot_f32(kr + (int64_t)(h / group) * hd, q + (int64_t)h * hd, hd) * scale;
         }
@@ -1249,7 +1255,7 @@ static void attn_partial(const float *q, int32_t n_heads, int32_t group, int32_t
     }
     memset(acc, 0, sizeof(float) * (size_t)n_heads * (size_t)hd);
     for (int64_t t = t0; t <= t1; t++) {
-        const float *vr = v + t * kv_dim;
+        const float *vr = kv->v + herd_kv_row(kv, t);
         for (int32_t h = 0; h < n_heads; h++) {
             axpy(scores[h * len + (t - t0)], vr + (int64_t)(h / group) * hd, acc + (int64_t)h * hd, hd);
         }

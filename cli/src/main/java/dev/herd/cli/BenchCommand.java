@@ -2,6 +2,7 @@ package dev.herd.cli;
 
 import dev.herd.kernels.Backend;
 import dev.herd.kernels.NativeBackend;
+import dev.herd.model.forward.KvBlockStore;
 import dev.herd.model.forward.KvCache;
 import dev.herd.model.forward.Transformer;
 import dev.herd.model.generate.GreedyDecoder;
@@ -59,16 +60,22 @@ final class BenchCommand implements Callable<Integer> {
             double[] pp = new double[repetitions];
             double[] tg = new double[repetitions];
             for (int i = 0; i < repetitions; i++) {
-                KvCache cache = new KvCache(files.config());
-                long s = System.nanoTime();
-                float[] logits = t.forward(prompt, cache);
-                pp[i] = promptTokens / ((System.nanoTime() - s) / 1e9);
-                int next = GreedyDecoder.argmax(logits);
-                s = System.nanoTime();
-                for (int g = 0; g < genTokens; g++) {
-                    next = GreedyDecoder.argmax(t.forward(new int[]{next}, cache));
+                // a store sized to the run, allocated before the clock starts (as a server's is at start-up)
+                int blocks = Math.max(1, (promptTokens + genTokens + KvBlockStore.DEFAULT_BLOCK_TOKENS - 1)
+                        / KvBlockStore.DEFAULT_BLOCK_TOKENS);
+                try (KvBlockStore store = KvBlockStore.bounded(files.config(), KvBlockStore.DEFAULT_BLOCK_TOKENS,
+                        blocks)) {
+                    KvCache cache = new KvCache(store);
+                    long s = System.nanoTime();
+                    float[] logits = t.forward(prompt, cache);
+                    pp[i] = promptTokens / ((System.nanoTime() - s) / 1e9);
+                    int next = GreedyDecoder.argmax(logits);
+                    s = System.nanoTime();
+                    for (int g = 0; g < genTokens; g++) {
+                        next = GreedyDecoder.argmax(t.forward(new int[]{next}, cache));
+                    }
+                    tg[i] = genTokens / ((System.nanoTime() - s) / 1e9);
                 }
-                tg[i] = genTokens / ((System.nanoTime() - s) / 1e9);
             }
             report("pp" + promptTokens, pp, backend, 0);
             report("tg" + genTokens, tg, backend, activeWeightBytes(files));

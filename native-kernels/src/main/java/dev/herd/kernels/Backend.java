@@ -39,11 +39,11 @@ public interface Backend extends AutoCloseable {
      *
      * @param q         {@code (n, nHeads * headDim)}, already scaled by nothing: the kernel applies {@code p.scale()}
      * @param positions the position of each query row
-     * @param kCache    {@code (capacity, nKvHeads * headDim)}: keys by position, valid up to the largest query position
-     * @param vCache    likewise for values
+     * @param cache     this layer's keys and values of the sequence, rows of {@code nKvHeads * headDim} in blocks,
+     *                  valid up to the largest query position; read in place through its block table
      * @param out       {@code (n, nHeads * headDim)}
      */
-    void attention(AttentionParams p, float[] q, int[] positions, int n, float[] kCache, float[] vCache, float[] out);
+    void attention(AttentionParams p, float[] q, int[] positions, int n, PagedKv cache, float[] out);
 
     /** {@code gate[i] = silu(gate[i]) * up[i]} for i below {@code len}. */
     void swiglu(float[] gate, float[] up, int len);

@@ -24,7 +24,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * while the pool's threads read and write them, because a thread inside a critical call holds off the
  * garbage collector until it returns (every kernel returns only after its workers are done). The price
  * is that a collection waits for the kernel in flight: under a millisecond for a decode step's product,
- * longer for a long prompt's.
+ * longer for a long prompt's. Attention reads the paged key/value cache where it is (native memory),
+ * walking its block table in C, with the same arithmetic in the same order as over contiguous rows.
  *
  * <p>Quantized weights are multiplied with activations rounded to 8 bits per block (as llama.cpp does),
  * which adds a relative error of about 1e-5..1e-4 (as NMSE) to those products; float weights and all
@@ -89,7 +90,8 @@ public final class NativeBackend implements Backend {
     private static final MethodHandle SWIGLU = handle(FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG),
             CRITICAL);
     private static final MethodHandle ATTENTION = handle(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
-            JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS), CRITICAL);
+            JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG,
+            ADDRESS), CRITICAL);
     private static final MethodHandle TRIAD = handle(FunctionDescriptor.of(JAVA_DOUBLE, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle REPACKED_SIZE = handle(FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_INT,
             JAVA_LONG, JAVA_LONG), CRITICAL);
@@ -371,30 +373,21 @@ public final class NativeBackend implements Backend {
     }
 
     @Override
-    public void attention(AttentionParams p, float[] q, int[] positions, int n, float[] kCache, float[] vCache,
-                          float[] out) {
-        long rows = (long) n * p.qDim();
-        if (n < 0 || q.length < rows || out.length < rows || positions.length < n) {
-            throw new IllegalArgumentException("attention on " + n + " rows of " + p.qDim() + ": q has " + q.length
-                    + ", out " + out.length + " floats, " + positions.length + " positions");
-        }
-        long cache = Math.min(kCache.length, vCache.length);
-        for (int r = 0; r < n; r++) {
-            if (positions[r] < 0 || (positions[r] + 1L) * p.kvDim() > cache) {
-                throw new IllegalArgumentException("attention at position " + positions[r] + " needs "
-                        + (positions[r] + 1L) * p.kvDim() + " floats of cache, k has " + kCache.length + ", v "
-                        + vCache.length);
-            }
-        }
+    public void attention(AttentionParams p, float[] q, int[] positions, int n, PagedKv cache, float[] out) {
+        cache.checkAttention(p, q, positions, n, out); // the kernel reads rows unchecked: bounds are made sure here
         if (n == 0) {
             return;
         }
         lock.lock();
         try {
             checkOpen();
+            // the layer's first row as the base: the kernel adds block and row offsets to it
+            MemorySegment k = cache.keys().asSlice(Float.BYTES * cache.offset());
+            MemorySegment v = cache.values().asSlice(Float.BYTES * cache.offset());
             int rc = (int) ATTENTION.invokeExact(fAttention, ctx, p.nHeads(), p.nKvHeads(), p.headDim(), p.scale(),
-                    p.chunkSize(), MemorySegment.ofArray(q), MemorySegment.ofArray(positions), n,
-                    MemorySegment.ofArray(kCache), MemorySegment.ofArray(vCache), MemorySegment.ofArray(out));
+                    p.chunkSize(), MemorySegment.ofArray(q), MemorySegment.ofArray(positions), n, k, v,
+                    MemorySegment.ofArray(cache.blocks()), cache.blockTokens(), cache.blockStride(),
+                    MemorySegment.ofArray(out));
             check(rc, () -> "attention " + p);
         } catch (Throwable t) {
             throw rethrow(t);

@@ -118,11 +118,10 @@ public final class ReferenceBackend implements Backend {
     }
 
     @Override
-    public void attention(AttentionParams p, float[] q, int[] positions, int n, float[] kCache, float[] vCache,
-                          float[] out) {
+    public void attention(AttentionParams p, float[] q, int[] positions, int n, PagedKv cache, float[] out) {
+        cache.checkAttention(p, q, positions, n, out);
         int hd = p.headDim();
         int group = p.nHeads() / p.nKvHeads();
-        int kvDim = p.kvDim();
         for (int r = 0; r < n; r++) {
             int pos = positions[r];
             int start = p.chunkSize() == 0 ? 0 : pos - pos % p.chunkSize();
@@ -132,9 +131,8 @@ public final class ReferenceBackend implements Backend {
                 int ko = (h / group) * hd;
                 for (int t = start; t <= pos; t++) {
                     double dot = 0;
-                    int kb = t * kvDim + ko;
                     for (int i = 0; i < hd; i++) {
-                        dot += (double) q[qo + i] * kCache[kb + i];
+                        dot += (double) q[qo + i] * cache.key(t, ko + i);
                     }
                     scores[t - start] = (float) (dot * p.scale());
                 }
@@ -142,7 +140,7 @@ public final class ReferenceBackend implements Backend {
                 for (int i = 0; i < hd; i++) {
                     double acc = 0;
                     for (int t = start; t <= pos; t++) {
-                        acc += (double) scores[t - start] * vCache[t * kvDim + ko + i];
+                        acc += (double) scores[t - start] * cache.value(t, ko + i);
                     }
                     out[qo + i] = (float) acc;
                 }

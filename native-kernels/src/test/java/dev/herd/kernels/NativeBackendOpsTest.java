@@ -293,7 +293,13 @@ class NativeBackendOpsTest {
                     for (int first : new int[] {0, 37}) {
                         AttentionParams p = new AttentionParams(l[0], l[1], l[2], (float) (1 / Math.sqrt(l[2])), chunk);
                         cases.add(new Case("attention heads=" + l[0] + " kv=" + l[1] + " hd=" + l[2] + " n=" + n
-                                + " chunk=" + chunk + " from=" + first, FLOAT_BOUND, b -> attention(b, p, n, first)));
+                                + " chunk=" + chunk + " from=" + first, FLOAT_BOUND, b -> attention(b, p, n, first, 0)));
+                        // paged: blocks of 16, and of 5 (so runs of 8 rows cross blocks), shuffled in the store
+                        for (int bt : new int[] {16, 5}) {
+                            cases.add(new Case("attention paged bt=" + bt + " heads=" + l[0] + " kv=" + l[1] + " hd="
+                                    + l[2] + " n=" + n + " chunk=" + chunk + " from=" + first, FLOAT_BOUND,
+                                    b -> attention(b, p, n, first, bt)));
+                        }
                     }
                 }
             }
@@ -301,13 +307,17 @@ class NativeBackendOpsTest {
         // long rows: decode splits each row's keys into slices merged afterwards (up to 4 rows);
         // more rows take the per-head path
         AttentionParams decode = new AttentionParams(8, 2, 64, 0.125f, 0);
-        cases.add(new Case("attention decode at position 1000", FLOAT_BOUND, b -> attention(b, decode, 1, 1000)));
+        cases.add(new Case("attention decode at position 1000", FLOAT_BOUND, b -> attention(b, decode, 1, 1000, 0)));
+        cases.add(new Case("attention paged bt=16 decode at position 1000", FLOAT_BOUND,
+                b -> attention(b, decode, 1, 1000, 16)));
         AttentionParams gqa = new AttentionParams(32, 8, 128, (float) (1 / Math.sqrt(128)), 0);
         AttentionParams local = new AttentionParams(32, 8, 128, (float) (1 / Math.sqrt(128)), 256);
         for (int n : new int[] {1, 3, 4, 5}) {
-            cases.add(new Case("attention GQA 32/8 n=" + n + " from 998", FLOAT_BOUND, b -> attention(b, gqa, n, 998)));
+            cases.add(new Case("attention GQA 32/8 n=" + n + " from 998", FLOAT_BOUND, b -> attention(b, gqa, n, 998, 0)));
             cases.add(new Case("attention GQA 32/8 chunk=256 n=" + n + " from 998", FLOAT_BOUND,
-                    b -> attention(b, local, n, 998)));
+                    b -> attention(b, local, n, 998, 0)));
+            cases.add(new Case("attention paged bt=16 GQA 32/8 n=" + n + " from 998", FLOAT_BOUND,
+                    b -> attention(b, gqa, n, 998, 16)));
         }
         return cases;
     }
@@ -318,7 +328,8 @@ class NativeBackendOpsTest {
                 k -> RandomWeights.matrix("w", t, rows, cols, seed, arena));
     }
 
-    private static float[] attention(Backend b, AttentionParams p, int n, int first) {
+    /** Attention over a contiguous cache ({@code blockTokens} 0) or a paged one with shuffled blocks. */
+    private static float[] attention(Backend b, AttentionParams p, int n, int first, int blockTokens) {
         int capacity = first + n + 5;
         long seed = p.nHeads() * 1000L + p.headDim() * 10L + n + first;
         float[] q = RandomWeights.gaussian(n * p.qDim(), 1.5, seed);
@@ -329,7 +340,9 @@ class NativeBackendOpsTest {
             positions[r] = first + r;
         }
         float[] out = new float[n * p.qDim()];
-        b.attention(p, q, positions, n, k, v, out);
+        PagedKv cache = blockTokens == 0 ? PagedKv.contiguous(k, v, p.kvDim())
+                : PagedLayouts.paged(k, v, p.kvDim(), blockTokens, 3, 1, 4, seed, arena);
+        b.attention(p, q, positions, n, cache, out);
         return out;
     }
 

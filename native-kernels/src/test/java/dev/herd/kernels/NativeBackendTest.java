@@ -259,12 +259,23 @@ class NativeBackendTest {
         AttentionParams p = new AttentionParams(4, 2, 8, 0.35f, 0);
         float[] q = new float[32];
         // position 3 needs 4 rows of 16 floats of cache
-        assertThrows(IllegalArgumentException.class,
-                () -> backend.attention(p, q, new int[] {3}, 1, new float[63], new float[64], new float[32]));
-        assertThrows(IllegalArgumentException.class,
-                () -> backend.attention(p, q, new int[] {-1}, 1, new float[64], new float[64], new float[32]));
-        assertThrows(IllegalArgumentException.class,
-                () -> backend.attention(p, q, new int[] {0}, 2, new float[64], new float[64], new float[64]));
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {3}, 1,
+                PagedKv.contiguous(new float[63], new float[64], 16), new float[32]));
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {-1}, 1,
+                PagedKv.contiguous(new float[64], new float[64], 16), new float[32]));
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {0}, 2,
+                PagedKv.contiguous(new float[64], new float[64], 16), new float[64]));
+        // paged: a block table entry beyond the storage, a table too short for the position, a negative block
+        MemorySegment store = MemorySegment.ofArray(new float[4 * 2 * 16]); // 4 blocks of 2 rows
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {3}, 1,
+                new PagedKv(store, store, new int[] {0, 4}, 2, 32, 0, 16), new float[32]));
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {4}, 1,
+                new PagedKv(store, store, new int[] {0, 1}, 2, 32, 0, 16), new float[32]));
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {2}, 1,
+                new PagedKv(store, store, new int[] {0, -1}, 2, 32, 0, 16), new float[32]));
+        // a cache whose rows are not the attention's kv width
+        assertThrows(IllegalArgumentException.class, () -> backend.attention(p, q, new int[] {0}, 1,
+                PagedKv.contiguous(new float[64], new float[64], 8), new float[32]));
     }
 
     @Test
@@ -349,7 +360,7 @@ class NativeBackendTest {
                 float[] k = k0.clone();
                 float[] v = v0.clone();
                 float[] out = new float[p.qDim()];
-                backend.attention(p, q, new int[] {299}, 1, k, v, out);
+                backend.attention(p, q, new int[] {299}, 1, PagedKv.contiguous(k, v, p.kvDim()), out);
                 if (firstY == null) {
                     firstY = y;
                     firstAttn = out;

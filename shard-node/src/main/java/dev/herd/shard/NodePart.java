@@ -101,7 +101,7 @@ final class NodePart {
             }
             ExpertHost host = new ExpertHost(c.hiddenSize(), hostRunners, a.experts());
 
-            SequenceCaches caches = new SequenceCaches(c);
+            SequenceCaches caches = new SequenceCaches(c, a.layers());
             StageRunner stage = null;
             if (a.isStage()) {
                 ExpertSet expertSet;
@@ -209,6 +209,7 @@ final class NodePart {
             closed = true;
             remotes.forEach(RemoteExpertRunner::close);
             weights.forEach(ModelWeights::close);
+            caches.close();
         }
     }
 }

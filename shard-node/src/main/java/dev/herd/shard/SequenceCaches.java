@@ -1,6 +1,7 @@
 package dev.herd.shard;
 
 import dev.herd.model.config.ModelConfig;
+import dev.herd.model.forward.KvBlockStore;
 import dev.herd.model.forward.KvCache;
 import dev.herd.model.sampling.Sampler;
 import dev.herd.proto.v1.FailureReason;
@@ -10,17 +11,35 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The KV caches of the sequences this stage has seen, keyed by sequence id, and the last stage's sampler of
- * each. A cache holds only this stage's layers ({@link KvCache} allocates a layer on first
- * write). Steps run on the stage's one worker thread; {@code release} may come from a control call at any time,
- * hence concurrent maps.
+ * each. Every cache is a block table over one {@link KvBlockStore} holding only this stage's layers. The stage
+ * is told no KV budget (the coordinator's scheduler accounts KV in its own blocks and preempts on its own
+ * account), so the store is growable: it starts small and doubles as sequences need blocks, and
+ * {@link #release} gives a sequence's blocks back. A fork shares the full blocks of the copied prefix.
+ * Steps run on the stage's one worker thread; {@code release} may come from a control call at any time,
+ * hence concurrent maps (and the store's synchronised bookkeeping).
  */
-final class SequenceCaches {
+final class SequenceCaches implements AutoCloseable {
     private final ModelConfig config;
+    private final LayerRange layers;
     private final Map<Long, KvCache> caches = new ConcurrentHashMap<>();
     private final Map<Long, Sampler> samplers = new ConcurrentHashMap<>();
+    /** Made on the first sequence: an expert-only node (no layers) never needs one. */
+    private volatile KvBlockStore store;
 
-    SequenceCaches(ModelConfig config) {
+    SequenceCaches(ModelConfig config, LayerRange layers) {
         this.config = config;
+        this.layers = layers;
+    }
+
+    private synchronized KvBlockStore store() {
+        if (store == null) {
+            if (layers.isEmpty()) {
+                throw new IllegalStateException("a node without layers keeps no KV cache");
+            }
+            store = KvBlockStore.growable(config.kvDim(), layers.start(), layers.end(),
+                    KvBlockStore.DEFAULT_BLOCK_TOKENS);
+        }
+        return store;
     }
 
     /**
@@ -31,7 +50,7 @@ final class SequenceCaches {
      */
     KvCache extend(long seqId, int position) {
         check(seqId, position);
-        KvCache cache = caches.computeIfAbsent(seqId, id -> new KvCache(config));
+        KvCache cache = caches.computeIfAbsent(seqId, id -> new KvCache(store()));
         cache.truncate(position);
         return cache;
     }
@@ -75,11 +94,14 @@ final class SequenceCaches {
         return samplers.get(seqId);
     }
 
-    /** Forgets a sequence; false when nothing was held for it. */
+    /** Forgets a sequence and gives its blocks back; false when nothing was held for it. */
     boolean release(long seqId) {
-        boolean cache = caches.remove(seqId) != null;
+        KvCache cache = caches.remove(seqId);
+        if (cache != null) {
+            cache.release();
+        }
         boolean sampling = samplers.remove(seqId) != null;
-        return cache || sampling;
+        return cache != null || sampling;
     }
 
     int size() {
@@ -91,5 +113,27 @@ final class SequenceCaches {
         java.util.Set<Long> ids = new java.util.HashSet<>(caches.keySet());
         ids.addAll(samplers.keySet());
         return ids;
+    }
+
+    /** Blocks of the store in use by this stage's sequences. */
+    int storedBlocks() {
+        KvBlockStore s = store;
+        return s == null ? 0 : s.usedBlocks();
+    }
+
+    /** Native memory of the store (keys and values), 0 before the first sequence. */
+    long storedBytes() {
+        KvBlockStore s = store;
+        return s == null ? 0 : s.bytes();
+    }
+
+    /** Frees the store; the part is no longer served. */
+    @Override
+    public synchronized void close() {
+        caches.clear();
+        samplers.clear();
+        if (store != null) {
+            store.close();
+        }
     }
 }

@@ -3,7 +3,9 @@ package dev.herd.coordinator.scheduler;
 /**
  * The KV budget counted in fixed-size blocks of token positions. A sequence holds enough blocks for every
  * position it has or is about to compute; admission and growth take blocks, finishing, cancellation and
- * preemption give them back. It is an account of the budget: the caches themselves grow their own storage.
+ * preemption give them back. It is the account of the budget; the storage is the runner's (a local runner allocates a block store of the
+ * same blocks, see {@link ModelRunner#allocateKv}). Sequences that share a cached prefix share its storage
+ * blocks but are each charged for them here, so what the account allows always fits the storage.
  * Used by the scheduler's thread only.
  */
 final class KvBlockPool {

@@ -1,5 +1,6 @@
 package dev.herd.coordinator.scheduler;
 
+import dev.herd.model.forward.KvBlockStore;
 import dev.herd.model.forward.KvCache;
 import dev.herd.model.forward.Segment;
 import dev.herd.model.forward.Transformer;
@@ -10,12 +11,47 @@ import dev.herd.model.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The {@link Transformer} in this process: KV caches on the heap, sampling right after the forward pass. */
+/**
+ * The {@link Transformer} in this process: each sequence's KV cache is a block table over one block store, sized
+ * to the scheduler's budget ({@link #allocateKv}; growable until a budget is given), and sampling happens right
+ * after the forward pass. A prefix copy shares the prefix's blocks.
+ */
 final class LocalModelRunner implements ModelRunner {
     private final Transformer transformer;
+    /** Used by the scheduler's thread (set before it starts); read by observers. */
+    private volatile KvBlockStore store;
 
     LocalModelRunner(Transformer transformer) {
         this.transformer = transformer;
+    }
+
+    @Override
+    public void allocateKv(int blocks, int blockTokens) {
+        if (store != null && store.usedBlocks() > 0) {
+            throw new IllegalStateException("the KV store is in use: " + store);
+        }
+        freeKv();
+        store = KvBlockStore.bounded(transformer.config(), blockTokens, blocks);
+    }
+
+    @Override
+    public void freeKv() {
+        if (store != null) {
+            store.close();
+            store = null;
+        }
+    }
+
+    private KvBlockStore store() {
+        if (store == null) {
+            store = KvBlockStore.growable(transformer.config(), KvBlockStore.DEFAULT_BLOCK_TOKENS);
+        }
+        return store;
+    }
+
+    /** Blocks of the store in use (by running and retained sequences), 0 without a store. */
+    int storedBlocks() {
+        return store == null ? 0 : store.usedBlocks();
     }
 
     private record Local(KvCache cache, Sampler sampler) implements ModelSequence {
@@ -27,7 +63,7 @@ final class LocalModelRunner implements ModelRunner {
 
     @Override
     public ModelSequence open(SamplingParams params, long seed, int[] history, int promptLength) {
-        return new Local(new KvCache(transformer.config()),
+        return new Local(new KvCache(store()),
                 Sampler.resume(params, vocabSize(), history, promptLength, seed));
     }
 
@@ -65,7 +101,7 @@ final class LocalModelRunner implements ModelRunner {
 
     @Override
     public void release(ModelSequence sequence) {
-        // heap caches go with their last reference
+        ((Local) sequence).cache().release();
     }
 
     @Override

@@ -49,6 +49,19 @@ public interface ModelRunner {
     /** Frees a sequence's state; it is not used again. */
     void release(ModelSequence sequence);
 
+    /**
+     * The KV budget of the scheduler that drives this runner, told once before the first sequence opens:
+     * {@code blocks} blocks of {@code blockTokens} positions, the blocks the scheduler accounts in. A runner that
+     * keeps KV in this process allocates its storage for exactly that, so the accounting and the memory agree.
+     * The default keeps nothing here (a cluster's KV lives on its stages).
+     */
+    default void allocateKv(int blocks, int blockTokens) {
+    }
+
+    /** The scheduler is done: storage from {@link #allocateKv} is freed; no sequence is used after this. */
+    default void freeKv() {
+    }
+
     /** Whether {@link #openFrom} copies caches (else it opens sequences with nothing computed). */
     default boolean copiesPrefixes() {
         return false;

@@ -92,6 +92,8 @@ public final class Scheduler implements AutoCloseable {
         this.metrics = metrics;
         this.endOfSequence = Set.copyOf(endOfSequence);
         this.pool = new KvBlockPool(settings.kvBlocks(), settings.blockSize());
+        // the storage behind the accounting: what the pool lets sequences take always fits in it
+        model.allocateKv(settings.kvBlocks(), settings.blockSize());
         this.prefixes = new PrefixIndex(settings.blockSize());
         metrics.availability(model::unavailable);
         publish();
@@ -262,7 +264,11 @@ public final class Scheduler implements AutoCloseable {
             shutDown();
             throw e;
         } finally {
-            failAll("the server is shutting down");
+            try {
+                failAll("the server is shutting down");
+            } finally {
+                model.freeKv(); // every sequence, retained ones included, was released just now
+            }
         }
     }
 

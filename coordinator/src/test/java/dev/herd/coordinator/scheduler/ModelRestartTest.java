@@ -92,6 +92,7 @@ class ModelRestartTest {
         @Override
         public void release(ModelSequence sequence) {
             open.remove(sequence);
+            local.release(sequence);
         }
 
         @Override

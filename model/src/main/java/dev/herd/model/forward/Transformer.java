@@ -2,6 +2,7 @@ package dev.herd.model.forward;
 
 import dev.herd.kernels.AttentionParams;
 import dev.herd.kernels.Backend;
+import dev.herd.kernels.PagedKv;
 import dev.herd.model.config.LayerSpec;
 import dev.herd.model.config.ModelConfig;
 import dev.herd.model.config.QkNorm;
@@ -151,6 +152,12 @@ public final class Transformer {
      * position into its segment's cache; the caller advances the caches once all layers ran.
      */
     public void layers(int from, int to, float[] x, Batch batch) {
+        // every segment's blocks for its new positions, before any layer runs: a full KV store fails the step
+        // here, with no cache half-written
+        for (int s = 0; s < batch.segments(); s++) {
+            int first = batch.positions()[batch.start(s)];
+            batch.cache(s).prepareWrite(first, first + batch.end(s) - batch.start(s));
+        }
         int n = batch.rows();
         int[] positions = batch.positions();
         int h = c.hiddenSize();
@@ -210,30 +217,23 @@ public final class Transformer {
         }
     }
 
-    /** Writes each segment's keys and values into its cache and attends over that cache, segment by segment. */
+    /** Writes each segment's keys and values into its cache's blocks and attends over them, segment by segment. */
     private void attention(int l, AttentionParams ap, Batch batch, float[] q, float[] k, float[] v, float[] att) {
-        int kvDim = c.kvDim();
         int qDim = c.qDim();
         for (int s = 0; s < batch.segments(); s++) {
             KvCache cache = batch.cache(s);
             int from = batch.start(s);
             int len = batch.end(s) - from;
-            int endPos = batch.positions()[batch.end(s) - 1] + 1;
-            float[] keys = cache.keys(l, endPos);
-            float[] values = cache.values(l, endPos);
-            for (int i = from; i < from + len; i++) {
-                int pos = batch.positions()[i];
-                System.arraycopy(k, i * kvDim, keys, pos * kvDim, kvDim);
-                System.arraycopy(v, i * kvDim, values, pos * kvDim, kvDim);
-            }
+            cache.write(l, batch.positions(), from, len, k, v);
+            PagedKv kv = cache.view(l);
             if (batch.segments() == 1) {
-                backend.attention(ap, q, batch.positions(), len, keys, values, att);
+                backend.attention(ap, q, batch.positions(), len, kv, att);
                 continue;
             }
             // (len, heads * headDim) slices of this segment's queries and outputs
             float[] qs = Arrays.copyOfRange(q, from * qDim, (from + len) * qDim);
             float[] os = new float[len * qDim];
-            backend.attention(ap, qs, Arrays.copyOfRange(batch.positions(), from, from + len), len, keys, values, os);
+            backend.attention(ap, qs, Arrays.copyOfRange(batch.positions(), from, from + len), len, kv, os);
             System.arraycopy(os, 0, att, from * qDim, len * qDim);
         }
     }

@@ -30,20 +30,22 @@ public final class GreedyDecoder {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("the prompt must hold at least one token");
         }
-        KvCache cache = new KvCache(transformer.config());
-        int[] out = new int[maxTokens];
-        int count = 0;
-        float[] logits = transformer.forward(prompt, cache);
-        while (count < maxTokens) {
-            int next = argmax(logits);
-            out[count++] = next;
-            onToken.accept(next);
-            if (stop.contains(next) || count == maxTokens) {
-                break;
+        // one sequence, no budget: a private growable store, freed when the run ends
+        try (KvCache cache = new KvCache(transformer.config())) {
+            int[] out = new int[maxTokens];
+            int count = 0;
+            float[] logits = transformer.forward(prompt, cache);
+            while (count < maxTokens) {
+                int next = argmax(logits);
+                out[count++] = next;
+                onToken.accept(next);
+                if (stop.contains(next) || count == maxTokens) {
+                    break;
+                }
+                logits = transformer.forward(new int[]{next}, cache);
             }
-            logits = transformer.forward(new int[]{next}, cache);
+            return Arrays.copyOf(out, count);
         }
-        return Arrays.copyOf(out, count);
     }
 
     /** Index of the largest value; the lowest index among equals, as llama.cpp's greedy sampler picks. */

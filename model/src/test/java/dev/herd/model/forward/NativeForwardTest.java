@@ -1,6 +1,7 @@
 package dev.herd.model.forward;
 
 import dev.herd.kernels.AttentionParams;
+import dev.herd.kernels.PagedKv;
 import dev.herd.kernels.Backend;
 import dev.herd.kernels.DType;
 import dev.herd.kernels.NativeBackend;
@@ -157,9 +158,8 @@ class NativeForwardTest {
         }
 
         @Override
-        public void attention(AttentionParams p, float[] q, int[] positions, int n, float[] kCache, float[] vCache,
-                              float[] out) {
-            b.attention(p, q, positions, n, kCache, vCache, out);
+        public void attention(AttentionParams p, float[] q, int[] positions, int n, PagedKv cache, float[] out) {
+            b.attention(p, q, positions, n, cache, out);
         }
 
         @Override

@@ -142,6 +142,66 @@ class TransformerTest {
 
     @ParameterizedTest
     @MethodSource("specs")
+    void aForkedPrefixContinuesExactlyAsFromScratch(TestModelSpec spec) {
+        try (ModelWeights w = hfWeights(spec); KvBlockStore store = KvBlockStore.bounded(w.config(), 16, 16)) {
+            Transformer t = new Transformer(w, BACKEND);
+            int vocab = spec.vocab();
+            int[] ids = tokens(40, vocab, 11);
+            float[] scratch = t.forward(ids, new KvCache(t.config()), true);
+
+            KvCache source = new KvCache(store);
+            t.forward(ids, source, true);
+            int used = store.usedBlocks();
+            KvCache aligned = KvCache.copyOf(source, 32);
+            assertEquals(used, store.usedBlocks(), "a fork of two full blocks takes none");
+            float[] rest = t.forward(Arrays.copyOfRange(ids, 32, 40), aligned, true);
+            assertArrayEquals(Arrays.copyOfRange(scratch, 32 * vocab, 40 * vocab), rest, spec.arch() + " fork at 32");
+
+            KvCache unaligned = KvCache.copyOf(source, 21);
+            rest = t.forward(Arrays.copyOfRange(ids, 21, 40), unaligned, true);
+            assertArrayEquals(Arrays.copyOfRange(scratch, 21 * vocab, 40 * vocab), rest, spec.arch() + " fork at 21");
+
+            // a fork cut back into a shared block and run on: the source keeps predicting what it did
+            KvCache cut = KvCache.copyOf(source, 32);
+            cut.truncate(25);
+            t.forward(tokens(5, vocab, 12), cut);
+            KvCache last = KvCache.copyOf(source, 39);
+            float[] next = t.forward(new int[]{ids[39]}, last);
+            assertArrayEquals(Arrays.copyOfRange(scratch, 39 * vocab, 40 * vocab), next, spec.arch() + " source intact");
+
+            for (KvCache c : List.of(source, aligned, unaligned, cut, last)) {
+                c.release();
+            }
+            assertEquals(0, store.usedBlocks(), "every block back");
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
+    void logitsDoNotDependOnWhereTheBlocksAre(TestModelSpec spec) {
+        // one-position blocks shared by two interleaved sequences scatter each sequence's rows through the store
+        try (ModelWeights w = hfWeights(spec); KvBlockStore store = KvBlockStore.growable(w.config(), 1)) {
+            Transformer t = new Transformer(w, BACKEND);
+            int vocab = spec.vocab();
+            int[] a = tokens(12, vocab, 21);
+            int[] b = tokens(12, vocab, 22);
+            float[] aloneA = t.forward(a, new KvCache(t.config()), true);
+            float[] aloneB = t.forward(b, new KvCache(t.config()), true);
+            KvCache ca = new KvCache(store);
+            KvCache cb = new KvCache(store);
+            for (int i = 0; i < 12; i++) {
+                float[] out = t.forward(List.of(new Segment(ca, new int[]{a[i]}), new Segment(cb, new int[]{b[i]})));
+                assertArrayEquals(Arrays.copyOfRange(aloneA, i * vocab, (i + 1) * vocab),
+                        Arrays.copyOfRange(out, 0, vocab), spec.arch() + " a at " + i);
+                assertArrayEquals(Arrays.copyOfRange(aloneB, i * vocab, (i + 1) * vocab),
+                        Arrays.copyOfRange(out, vocab, 2 * vocab), spec.arch() + " b at " + i);
+            }
+            assertEquals(24, store.usedBlocks());
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("specs")
     void huggingFaceAndGgufLayoutsComputeTheSameFunction(TestModelSpec spec) {
         try (ModelWeights hf = hfWeights(spec); ModelWeights gguf = ggufWeights(spec)) {
             int[] ids = tokens(11, spec.vocab(), 3);

@@ -3,6 +3,7 @@ package dev.herd.kernels.cuda;
 import dev.herd.kernels.AttentionParams;
 import dev.herd.kernels.Backend;
 import dev.herd.kernels.DType;
+import dev.herd.kernels.PagedKv;
 import dev.herd.kernels.ReferenceBackend;
 import dev.herd.kernels.RopeStyle;
 import dev.herd.kernels.Tensor;
@@ -22,8 +23,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * products run on the quantized data. Activations are host arrays in this interface, so each op copies
  * its inputs through a pinned staging buffer into one device buffer with a single transfer, runs, and
  * copies its outputs back the same way; both buffers grow to the largest op and are reused. Attention
- * keeps a device copy of each key/value cache array and uploads only the rows that changed (see
- * {@link KvMirrors} for the contract, and {@link Options} to turn it off).
+ * keeps a contiguous device copy of each sequence's paged key/value cache per layer and uploads only the
+ * rows that changed (see {@link KvMirrors} for the contract, and {@link Options} to turn it off).
  *
  * <p><b>Kernels.</b> Matrix products with few activation rows use a matrix-vector kernel that dequantizes
  * exactly and sums in f32; from {@value CudaKernels#MMA_MIN_ROWS} rows on, a tensor-core (WMMA) kernel
@@ -329,25 +330,20 @@ public final class CudaBackend implements Backend {
         });
     }
 
+    /**
+     * The kernels read a contiguous cache, so the paged cache is gathered: each layer's keys and values of a
+     * sequence have a device copy in position order ({@link KvMirrors}, keyed by the block table's identity
+     * and the layer), filled block by block from the host blocks, only the rows at or after the lowest query
+     * position (plus any the copy never held) on each call.
+     */
     @Override
-    public void attention(AttentionParams p, float[] q, int[] positions, int n, float[] kCache, float[] vCache,
-                          float[] out) {
+    public void attention(AttentionParams p, float[] q, int[] positions, int n, PagedKv cache, float[] out) {
+        int maxPos = cache.checkAttention(p, q, positions, n, out);
         long rows = (long) n * p.qDim();
-        if (n < 0 || q.length < rows || out.length < rows || positions.length < n) {
-            throw new IllegalArgumentException("attention on " + n + " rows of " + p.qDim() + ": q has " + q.length
-                    + ", out " + out.length + " floats, " + positions.length + " positions");
-        }
-        long cache = Math.min(kCache.length, vCache.length);
-        int maxPos = -1;
         int minPos = Integer.MAX_VALUE;
         int maxKeys = 0;
         for (int r = 0; r < n; r++) {
             int pos = positions[r];
-            if (pos < 0 || (pos + 1L) * p.kvDim() > cache) {
-                throw new IllegalArgumentException("attention at position " + pos + " needs " + (pos + 1L) * p.kvDim()
-                        + " floats of cache, k has " + kCache.length + ", v " + vCache.length);
-            }
-            maxPos = Math.max(maxPos, pos);
             minPos = Math.min(minPos, pos);
             int start = p.chunkSize() == 0 ? 0 : pos - pos % p.chunkSize();
             maxKeys = Math.max(maxKeys, pos - start + 1);
@@ -356,18 +352,22 @@ public final class CudaBackend implements Backend {
             return;
         }
         if (p.headDim() > CudaKernels.MAX_HEAD_DIM || p.nHeads() > 65535) {
-            fallback().attention(p, q, positions, n, kCache, vCache, out);
+            fallback().attention(p, q, positions, n, cache, out);
             return;
         }
         int keys = maxKeys;
         int firstChanged = options.incrementalKvUpload() ? minPos : 0;
         int cacheRows = maxPos + 1;
+        long maxRows = (long) cache.blocks().length * cache.blockTokens();
         hostLocked(() -> {
             begin();
             long qo = stage(q, 0, Math.toIntExact(rows));
             long po = stage(positions, 0, n);
-            long kd = kv.sync(kCache, p.kvDim(), cacheRows, firstChanged); // changed rows go with the inputs
-            long vd = kv.sync(vCache, p.kvDim(), cacheRows, firstChanged);
+            // changed rows go with the inputs; tags tell this layer's keys and values apart
+            long kd = kv.sync(cache.blocks(), 2 * cache.offset(), p.kvDim(), cacheRows, maxRows, firstChanged,
+                    KvMirrors.blockRows(cache, cache.keys()));
+            long vd = kv.sync(cache.blocks(), 2 * cache.offset() + 1, p.kvDim(), cacheRows, maxRows, firstChanged,
+                    KvMirrors.blockRows(cache, cache.values()));
             long oo = reserve(4L * rows);
             long scratchFloats = k.attentionScratch(p.nHeads(), p.headDim(), n, keys);
             long scratch = scratchFloats > 0 ? attnScratch.ensure(4L * scratchFloats) : 0;

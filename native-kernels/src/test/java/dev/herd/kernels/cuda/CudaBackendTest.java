@@ -1,6 +1,7 @@
 package dev.herd.kernels.cuda;
 
 import dev.herd.kernels.AttentionParams;
+import dev.herd.kernels.PagedKv;
 import dev.herd.kernels.Backend;
 import dev.herd.kernels.DType;
 import dev.herd.kernels.ReferenceBackend;
@@ -260,7 +261,7 @@ class CudaBackendTest {
             float[] k = TestWeights.gaussian(rows * p.kvDim(), 1.0, rows + 1);
             float[] v = TestWeights.gaussian(rows * p.kvDim(), 1.0, rows + 2);
             float[] out = new float[n * p.qDim()];
-            b.attention(p, q, c.positions(), n, k, v, out);
+            b.attention(p, q, c.positions(), n, PagedKv.contiguous(k, v, p.kvDim()), out);
             return out;
         }));
     }
@@ -272,6 +273,8 @@ class CudaBackendTest {
         int capacity = 64;
         float[] k = new float[capacity * p.kvDim()];
         float[] v = new float[capacity * p.kvDim()];
+        // one view for all steps: its block table's identity is what the device copy is kept by
+        PagedKv cache = PagedKv.contiguous(k, v, p.kvDim());
         Random rnd = new Random(3);
         // prefill 20 positions, then decode one at a time, writing each step's row before attending
         for (int step = 0; step < 40; step++) {
@@ -285,8 +288,8 @@ class CudaBackendTest {
             float[] q = TestWeights.gaussian(pos.length * p.qDim(), 1.0, step);
             float[] expected = new float[q.length];
             float[] actual = new float[q.length];
-            reference.attention(p, q, pos, pos.length, k, v, expected);
-            cuda.attention(p, q, pos, pos.length, k, v, actual);
+            reference.attention(p, q, pos, pos.length, cache, expected);
+            cuda.attention(p, q, pos, pos.length, cache, actual);
             double e = nmse(actual, expected);
             assertTrue(e <= F32_BOUND, "step " + step + ": NMSE " + e);
         }

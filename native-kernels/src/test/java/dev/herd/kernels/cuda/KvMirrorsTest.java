@@ -110,4 +110,33 @@ class KvMirrorsTest {
         kv.clear();
         assertEquals(0, mem.allocations());
     }
+    @Test
+    void aPagedCacheIsGatheredIntoPositionOrderAndDecodeUploadsOneRow() {
+        FakeDeviceMemory mem = new FakeDeviceMemory();
+        KvMirrors kv = new KvMirrors(mem);
+        int bt = 4;
+        int layers = 2;
+        // 6 blocks of 2 layers; this cache is layer 1, its positions in blocks 5, 0, 3 (in that order)
+        float[] store = new float[6 * layers * bt * ROW];
+        java.util.Arrays.fill(store, Float.NaN);
+        int[] table = {5, 0, 3};
+        dev.herd.kernels.PagedKv cache = new dev.herd.kernels.PagedKv(MemorySegment.ofArray(store),
+                MemorySegment.ofArray(store), table, bt, (long) layers * bt * ROW, (long) bt * ROW, ROW);
+        float[] contiguous = new float[12 * ROW];
+        for (int p = 0; p < 12; p++) {
+            write(contiguous, p, 7);
+            System.arraycopy(contiguous, p * ROW, store, (int) cache.row(p), ROW);
+        }
+        long d = kv.sync(table, 2, ROW, 9, 12, 0, KvMirrors.blockRows(cache, cache.keys())); // prefill 0..8
+        assertMirrors(mem, d, contiguous, 9);
+        for (int p = 9; p < 12; p++) {
+            long before = mem.uploadedBytes;
+            d = kv.sync(table, 2, ROW, p + 1, 12, p, KvMirrors.blockRows(cache, cache.keys()));
+            assertEquals(4L * ROW, mem.uploadedBytes - before, "one row per decode step");
+            assertMirrors(mem, d, contiguous, p + 1);
+        }
+        // the same table under another tag (the values, or another layer) is another copy
+        kv.sync(table, 3, ROW, 1, 12, 0, KvMirrors.blockRows(cache, cache.values()));
+        assertEquals(2, kv.count());
+    }
 }
