@@ -74,6 +74,10 @@ public final class TensorIndex {
                     throw new IllegalArgumentException("'" + key + "' names no slice of tensor '" + stacked.name()
                             + "'");
                 }
+                if (slice < 0) { // not TensorPiece.WHOLE: a name asking for a slice never means the whole tensor
+                    throw new IllegalArgumentException("'" + key + "' names no slice of tensor '" + stacked.name()
+                            + "'");
+                }
                 return new TensorPiece(stacked, slice);
             }
         }
