@@ -64,6 +64,10 @@ final class ShardCommand implements Callable<Integer> {
     @Option(names = "--weights-cache", description = "with --fetch-weights: directory of fetched tensors, one"
             + " sub-directory per model digest; reused after a restart (default: ~/.cache/herd/weights)")
     Path weightsCache;
+    @Option(names = "--weights-cache-gb", description = "with --fetch-weights: disk the weight cache may take, GB of"
+            + " 10^9 bytes, all models under it; least recently used tensors no part uses, and other models' caches,"
+            + " are removed beyond it (default: 100 GiB)")
+    Double weightsCacheGb;
     @Option(names = "--model-digest", description = "with --fetch-weights: the model to fetch, when nodes serve the"
             + " files of several (default: the only one served)")
     String modelDigest;
@@ -105,8 +109,12 @@ final class ShardCommand implements Callable<Integer> {
                     + " --fetch-weights (it fetches its tensors from nodes that have them)"
                     : "--model and --fetch-weights exclude each other: a node either has the files or fetches");
         }
-        if (model != null && (weightsCache != null || modelDigest != null)) {
-            throw new IllegalArgumentException("--weights-cache and --model-digest go with --fetch-weights, not --model");
+        if (model != null && (weightsCache != null || modelDigest != null || weightsCacheGb != null)) {
+            throw new IllegalArgumentException("--weights-cache, --weights-cache-gb and --model-digest go with"
+                    + " --fetch-weights, not --model");
+        }
+        if (weightsCacheGb != null && !(weightsCacheGb >= 0)) {
+            throw new IllegalArgumentException("--weights-cache-gb must not be negative, got " + weightsCacheGb);
         }
         if (holderWaitS < 0) {
             throw new IllegalArgumentException("--holder-wait-s must not be negative, got " + holderWaitS);
@@ -180,7 +188,9 @@ final class ShardCommand implements Callable<Integer> {
         };
         Path root = weightsCache != null ? weightsCache
                 : TensorCache.defaultRoot(Path.of(System.getProperty("user.home")));
-        return WeightFetcher.open(root, nodeId, digest, holders, WeightFetcher.Settings.defaults(), line -> {
+        WeightFetcher.Settings settings = weightsCacheGb == null ? WeightFetcher.Settings.defaults()
+                : WeightFetcher.Settings.defaults().withCacheLimit((long) (weightsCacheGb * 1e9));
+        return WeightFetcher.open(root, nodeId, digest, holders, settings, line -> {
             System.out.println("herd shard " + nodeId + ": " + line);
             System.out.flush();
         });

@@ -34,5 +34,11 @@ class ShardCommandTest {
         String[] r = run("shard", "--node-id", "n1", "--model", "m.gguf", "--weights-cache", "/tmp/x");
         assertEquals("2", r[0]);
         assertTrue(r[1].contains("--weights-cache") && r[1].contains("--fetch-weights"), r[1]);
+        String[] limit = run("shard", "--node-id", "n1", "--model", "m.gguf", "--weights-cache-gb", "5");
+        assertEquals("2", limit[0]);
+        assertTrue(limit[1].contains("--weights-cache-gb") && limit[1].contains("--fetch-weights"), limit[1]);
+        String[] negative = run("shard", "--node-id", "n1", "--fetch-weights", "--weights-cache-gb", "-1");
+        assertEquals("2", negative[0]);
+        assertTrue(negative[1].contains("must not be negative"), negative[1]);
     }
 }

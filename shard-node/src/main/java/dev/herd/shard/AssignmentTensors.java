@@ -8,12 +8,18 @@ import dev.herd.model.weights.CheckpointFormat;
 import dev.herd.model.weights.ModelWeights;
 import dev.herd.model.weights.TensorNames;
 import dev.herd.model.weights.WeightStore;
+import dev.herd.shard.weights.StoredTensor;
 import dev.herd.shard.weights.TensorIndex;
+import dev.herd.shard.weights.TensorPiece;
 
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * The tensors a node's part of a plan needs, by checkpoint name, in the model's index order: what a node that
@@ -21,8 +27,10 @@ import java.util.Set;
  * {@link ModelWeights} resolve for the part (a {@link ModelWeights.Part} per stage and per run of expert-only
  * layers); a tensor missing from it would fail the load by name, never compute with zeros.
  *
- * <p>The unit is a stored tensor: where a checkpoint stacks a layer's routed experts in one tensor (GGUF
- * {@code ffn_*_exps}, Llama 4's fused Hugging Face experts), a node holding any of them needs the whole tensor.
+ * <p>Where a GGUF file stacks a layer's routed experts in one tensor ({@code ffn_{gate,up,down}_exps}, shape
+ * {@code [experts, rows, cols]}), a held expert needs only its slice, named {@code blk.N.ffn_up_exps.weight[e]}
+ * ({@link TensorPiece}): exactly the bytes {@code ModelWeights} takes for it with {@code Tensor.slice}. Llama 4's
+ * fused Hugging Face experts are stored (experts, in, out) and still travel whole.
  */
 public final class AssignmentTensors {
     private AssignmentTensors() {
@@ -31,6 +39,7 @@ public final class AssignmentTensors {
     public static List<String> of(ShardAssignment a, ModelConfig c, CheckpointFormat format, TensorIndex index) {
         TensorNames names = TensorNames.of(c.arch(), format, new NamesOnly(index));
         Set<String> need = new HashSet<>();
+        Map<String, TreeSet<Long>> slices = new HashMap<>();
         if (a.isStage()) {
             for (int l = a.layers().start(); l < a.layers().end(); l++) {
                 layer(need, names, c, l);
@@ -49,7 +58,14 @@ public final class AssignmentTensors {
         for (ExpertRef e : a.experts()) {
             if (format == CheckpointFormat.GGUF) {
                 for (String part : List.of("gate", "up", "down")) {
-                    need.add(names.stackedExperts(e.layer(), part));
+                    String stacked = names.stackedExperts(e.layer(), part);
+                    // the expert's slice alone where it can be cut out; a name the index lacks fails the load
+                    boolean sliceable = index.find(stacked).map(StoredTensor::sliceable).orElse(false);
+                    if (sliceable) {
+                        slices.computeIfAbsent(stacked, k -> new TreeSet<>()).add((long) e.expert());
+                    } else {
+                        need.add(stacked);
+                    }
                 }
             } else if (index.contains(names.fusedGateUp(e.layer()))) {
                 need.add(names.fusedGateUp(e.layer()));
@@ -70,7 +86,16 @@ public final class AssignmentTensors {
             }
         }
         // a name the index lacks stays out: loading the part then fails naming it, as it does from files
-        return index.names().stream().filter(need::contains).toList();
+        List<String> out = new ArrayList<>();
+        for (String n : index.names()) {
+            if (need.contains(n)) {
+                out.add(n);
+            }
+            for (long k : slices.getOrDefault(n, new TreeSet<>())) {
+                out.add(TensorPiece.key(n, k));
+            }
+        }
+        return out;
     }
 
     private static void layer(Set<String> need, TensorNames names, ModelConfig c, int l) {

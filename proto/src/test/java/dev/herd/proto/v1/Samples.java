@@ -273,13 +273,22 @@ final class Samples {
         return ListTensorsReply.newBuilder().addTensors(tensorInfo()).addMissing("output.weight").build();
     }
 
+    /** Whole tensors, then a slice of stacked experts: what a node holding some of a layer's experts asks for. */
     static TensorRequest tensorRequest() {
-        return TensorRequest.newBuilder().setHello(hello()).addNames("token_embd.weight").setOffset(1 << 20).build();
+        return TensorRequest.newBuilder().setHello(hello()).addNames("token_embd.weight").setOffset(1 << 20)
+                .addPieces(tensorPiece())
+                .build();
     }
 
+    static TensorPiece tensorPiece() {
+        return TensorPiece.newBuilder().setName("blk.0.ffn_up_exps.weight").setSlice(5).build();
+    }
+
+    /** The last chunk of slice 5 (one routed expert) of a stacked tensor, with the slice's own SHA-256. */
     static TensorChunk tensorChunk() {
         return TensorChunk.newBuilder()
-                .setName("token_embd.weight")
+                .setName("blk.0.ffn_up_exps.weight")
+                .setSlice(5)
                 .setOffset(1 << 20)
                 .setData(ByteString.copyFrom(new byte[] {1, 2, 3}))
                 .setTotalSize((1 << 20) + 3)
@@ -334,6 +343,7 @@ final class Samples {
                 tensorInfo(),
                 listTensorsReply(),
                 tensorRequest(),
+                tensorPiece(),
                 tensorChunk());
     }
 }

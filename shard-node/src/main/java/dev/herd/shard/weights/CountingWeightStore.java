@@ -11,7 +11,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The store a node computes with, counting every distinct tensor it resolves and that tensor's stored bytes: what
  * the node can have touched of its model files (or of its cache of fetched tensors). Resolving is where a node
- * takes a tensor for its part; a node that resolves a tensor outside its part shows it here.
+ * takes a tensor for its part; a node that resolves a tensor outside its part shows it here. A stacked tensor of
+ * which the node fetched only some slices counts the bytes of those slices (the rest of it is not on this node).
  */
 public final class CountingWeightStore implements WeightStore {
     private final WeightStore store;
@@ -32,10 +33,15 @@ public final class CountingWeightStore implements WeightStore {
     public Optional<Tensor> find(String name) {
         Optional<Tensor> t = store.find(name);
         t.ifPresent(x -> {
-            long bytes = x.data().byteSize();
-            if (resolved.putIfAbsent(name, bytes) == null) {
-                counters.resolved(bytes);
-            }
+            long bytes = counters.heldBytes(name, x.data().byteSize());
+            resolved.compute(name, (n, before) -> {
+                if (before == null) {
+                    counters.resolved(bytes);
+                } else if (bytes > before) {
+                    counters.resolvedMore(bytes - before); // a later assignment fetched more slices of it
+                }
+                return before == null ? bytes : Math.max(before, bytes);
+            });
         });
         return t;
     }

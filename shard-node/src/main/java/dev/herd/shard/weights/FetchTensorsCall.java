@@ -14,14 +14,14 @@ import java.util.List;
  * {@code isReady()}, so a slow receiver makes the holder wait (HTTP/2 windows) instead of buffering a tensor.
  * A chunk's payload wraps a view of the mapping (no copy onto the heap; gRPC copies it once into its own
  * buffers when it writes the message). The SHA-256 on a tensor's last chunk comes from the holder's cache, or is
- * computed while the tensor streams (after hashing the skipped prefix when resuming), so a tensor is read once.
+ * computed while the tensor (or slice) streams (after hashing the skipped prefix when resuming), so a tensor is read once.
  *
  * <p>gRPC runs a call's callbacks one at a time, but the pump is also synchronized: it is entered from the
  * service method and from on-ready callbacks.
  */
 final class FetchTensorsCall {
     private final HeldTensors held;
-    private final List<StoredTensor> tensors;
+    private final List<TensorPiece> tensors;
     private final int chunkBytes;
     private final WeightCounters counters;
     private final ServerCallStreamObserver<TensorChunk> call;
@@ -32,7 +32,7 @@ final class FetchTensorsCall {
     private boolean done;
     private volatile boolean cancelled;
 
-    FetchTensorsCall(HeldTensors held, List<StoredTensor> tensors, long offset, int chunkBytes,
+    FetchTensorsCall(HeldTensors held, List<TensorPiece> tensors, long offset, int chunkBytes,
                      WeightCounters counters, ServerCallStreamObserver<TensorChunk> call) {
         this.held = held;
         this.tensors = tensors;
@@ -73,15 +73,15 @@ final class FetchTensorsCall {
     }
 
     private TensorChunk nextChunk() {
-        StoredTensor t = tensors.get(current);
+        TensorPiece t = tensors.get(current);
         if (data == null) {
-            data = held.bytes(t.name());
-            if (held.knownSha256(t.name()).isEmpty()) {
+            data = held.bytes(t);
+            if (held.knownSha256(t.key()).isEmpty()) {
                 hashing = new Sha256();
-                HeldTensors.update(hashing, data, 0, position); // a resumed fetch still gets the whole tensor's hash
+                HeldTensors.update(hashing, data, 0, position); // a resumed fetch still gets the whole piece's hash
             }
         }
-        long size = t.byteSize();
+        long size = t.size();
         int len = (int) Math.min(chunkBytes, size - position);
         MemorySegment slice = data.asSlice(position, len);
         if (hashing != null) {
@@ -90,15 +90,18 @@ final class FetchTensorsCall {
         ByteString payload = UnsafeByteOperations.unsafeWrap(slice.asByteBuffer());
         TensorChunk.Builder chunk = TensorChunk.newBuilder().setName(t.name()).setOffset(position).setData(payload)
                 .setTotalSize(size);
+        if (t.isSlice()) {
+            chunk.setSlice(t.slice());
+        }
         position += len;
         counters.served(len);
         if (position == size) {
             String sha;
             if (hashing != null) {
                 sha = hashing.hex();
-                held.remember(t.name(), sha);
+                held.remember(t.key(), sha);
             } else {
-                sha = held.sha256(t.name());
+                sha = held.sha256(t);
             }
             chunk.setSha256(sha);
             counters.servedTensor();

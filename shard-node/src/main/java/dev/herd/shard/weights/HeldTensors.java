@@ -86,27 +86,38 @@ public final class HeldTensors {
         return data.orElseThrow(() -> new ModelFormatException(files.path() + ": no tensor named '" + name + "'"));
     }
 
-    /** The tensor's SHA-256 if it has been computed already. */
-    public Optional<String> knownSha256(String name) {
-        return Optional.ofNullable(hashes.get(name));
+    /** A piece's stored bytes: the tensor's, or its slice's (contiguous in the file), a view of the mapping. */
+    public MemorySegment bytes(TensorPiece piece) {
+        MemorySegment whole = bytes(piece.name());
+        return piece.isSlice() ? whole.asSlice(piece.start(), piece.size()) : whole;
+    }
+
+    /** The SHA-256 of a tensor or slice ({@link TensorPiece#key()}) if it has been computed already. */
+    public Optional<String> knownSha256(String key) {
+        return Optional.ofNullable(hashes.get(key));
     }
 
     /** The tensor's SHA-256, computed now (reading the whole tensor) unless known. */
     public String sha256(String name) {
-        String known = hashes.get(name);
+        return sha256(TensorPiece.whole(index.get(name)));
+    }
+
+    /** The piece's SHA-256, computed now (reading its bytes) unless known. */
+    public String sha256(TensorPiece piece) {
+        String known = hashes.get(piece.key());
         if (known != null) {
             return known;
         }
         Sha256 sha = new Sha256();
-        update(sha, bytes(name), 0, index.get(name).byteSize());
+        update(sha, bytes(piece), 0, piece.size());
         String hex = sha.hex();
-        hashes.put(name, hex);
+        hashes.put(piece.key(), hex);
         return hex;
     }
 
-    /** Keeps a hash computed while the tensor was streamed whole. */
-    void remember(String name, String sha256) {
-        hashes.putIfAbsent(name, sha256);
+    /** Keeps a hash computed while a tensor or slice ({@link TensorPiece#key()}) was streamed whole. */
+    void remember(String key, String sha256) {
+        hashes.putIfAbsent(key, sha256);
     }
 
     /** Feeds {@code [from, to)} of a mapped segment to a digest, without copying it onto the heap. */

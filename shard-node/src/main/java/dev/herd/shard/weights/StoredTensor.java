@@ -39,6 +39,30 @@ public record StoredTensor(String name, String dtype, long[] shape, long byteSiz
         return shape.clone();
     }
 
+    /** Whether the tensor can be cut along its outermost dimension into slices of equal, contiguous bytes. */
+    public boolean sliceable() {
+        return shape.length >= 2 && shape[0] > 0 && byteSize % shape[0] == 0;
+    }
+
+    /** Slices along the outermost dimension (experts of a stacked expert tensor). */
+    public long sliceCount() {
+        requireSliceable();
+        return shape[0];
+    }
+
+    /** Bytes of one slice along the outermost dimension. */
+    public long sliceBytes() {
+        requireSliceable();
+        return byteSize / shape[0];
+    }
+
+    private void requireSliceable() {
+        if (!sliceable()) {
+            throw new IllegalArgumentException("tensor '" + name + "' " + dtype + Arrays.toString(shape) + " of "
+                    + byteSize + " bytes cannot be cut into slices along its outermost dimension");
+        }
+    }
+
     public TensorInfo toProto(String sha256) {
         TensorInfo.Builder b = TensorInfo.newBuilder().setName(name).setDtype(dtype).setByteSize(byteSize)
                 .setSha256(sha256 == null ? "" : sha256);

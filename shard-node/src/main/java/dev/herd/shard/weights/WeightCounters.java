@@ -1,11 +1,17 @@
 package dev.herd.shard.weights;
 
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Where a node's weight bytes came from and went to since it started: tensors resolved to compute with (from
  * model files or the cache of fetched tensors), fetched from peers, reused from the cache, and served to peers.
  * Counted so that a test, an operator or the metrics can see that a node touched and moved only its share.
+ *
+ * <p>Also where the fetcher tells the node's {@link CountingWeightStore} how much of a stacked tensor the node
+ * actually has (the slices of the experts it holds), since the store hands out the tensor at its full shape.
  */
 public final class WeightCounters {
     private final LongAdder resolvedTensors = new LongAdder();
@@ -16,6 +22,8 @@ public final class WeightCounters {
     private final LongAdder cachedBytes = new LongAdder();
     private final LongAdder servedTensors = new LongAdder();
     private final LongAdder servedBytes = new LongAdder();
+    private final Set<String> receivedNames = ConcurrentHashMap.newKeySet();
+    private final Map<String, Long> partlyHeld = new ConcurrentHashMap<>();
 
     void resolved(long bytes) {
         resolvedTensors.increment();
@@ -27,9 +35,25 @@ public final class WeightCounters {
         receivedBytes.add(bytes);
     }
 
-    /** A fetched tensor passed its check. */
-    void receivedTensor() {
-        receivedTensors.increment();
+    /** A fetched tensor, or a slice of it, passed its check: the tensor counts once, however many slices came. */
+    void receivedTensor(String name) {
+        if (receivedNames.add(name)) {
+            receivedTensors.increment();
+        }
+    }
+
+    void resolvedMore(long bytes) {
+        resolvedBytes.add(bytes);
+    }
+
+    /** The node has only {@code bytes} of the tensor: the slices fetched of it. */
+    void partlyHeld(String name, long bytes) {
+        partlyHeld.put(name, bytes);
+    }
+
+    /** The bytes of a resolved tensor the node has: {@code whole} unless it fetched only slices of it. */
+    long heldBytes(String name, long whole) {
+        return partlyHeld.getOrDefault(name, whole);
     }
 
     void cached(long bytes) {
@@ -52,8 +76,8 @@ public final class WeightCounters {
 
     /**
      * @param resolvedTensors distinct tensors resolved to compute with
-     * @param resolvedBytes   their stored bytes
-     * @param receivedTensors tensors fetched from peers and checked
+     * @param resolvedBytes   their stored bytes on this node (of a stacked tensor fetched as slices, those slices)
+     * @param receivedTensors distinct tensors fetched from peers and checked (whole, or one or more slices)
      * @param receivedBytes   tensor bytes received (including those of a tensor later discarded as corrupt)
      * @param cachedTensors   tensors reused from the local cache after checking them again
      * @param cachedBytes     their bytes

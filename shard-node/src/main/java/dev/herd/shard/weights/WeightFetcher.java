@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -22,15 +23,14 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
 
 /**
  * A node's way to its weights when it cannot see the model files: before each assignment is loaded,
- * {@link #provide} brings exactly the tensors the assignment needs into the {@link TensorCache}, each one checked
- * against the SHA-256 its holder sends, reusing what the cache already has (checked again) and resuming what an
- * interrupted fetch left.
+ * {@link #provide} brings exactly the tensors the assignment needs into the {@link TensorCache}, and of a stacked
+ * expert tensor only the slices of the experts the node holds, each one checked against the SHA-256 its holder
+ * sends, reusing what the cache already has (checked again) and resuming what an interrupted fetch left.
  *
  * <p>Failures, as the weight-transfer contract asks: a holder that vanishes, goes silent or refuses mid-stream is
  * left for another holder, which continues from the byte where the first stopped (the part file keeps them); the
@@ -46,10 +46,29 @@ public final class WeightFetcher implements AutoCloseable {
     /**
      * @param idleTimeout      longest wait for a holder's next chunk before it counts as gone
      * @param describeDeadline deadline of {@code DescribeModel} and {@code ListTensors}
+     * @param cacheLimitBytes  disk the cache of fetched tensors may take (all models under its root); what the
+     *                         assignment being loaded and the parts being served use is kept even beyond it
      */
-    public record Settings(Duration idleTimeout, Duration describeDeadline) {
+    public record Settings(Duration idleTimeout, Duration describeDeadline, long cacheLimitBytes) {
+        /** 100 GiB: several parts of a large model, and still a bound on a node that serves for months. */
+        public static final long DEFAULT_CACHE_LIMIT_BYTES = 100L << 30;
+
+        public Settings {
+            if (cacheLimitBytes < 0) {
+                throw new IllegalArgumentException("a cache limit of " + cacheLimitBytes + " bytes");
+            }
+        }
+
+        public Settings(Duration idleTimeout, Duration describeDeadline) {
+            this(idleTimeout, describeDeadline, DEFAULT_CACHE_LIMIT_BYTES);
+        }
+
         public static Settings defaults() {
             return new Settings(Duration.ofSeconds(30), Duration.ofSeconds(30));
+        }
+
+        public Settings withCacheLimit(long bytes) {
+            return new Settings(idleTimeout, describeDeadline, bytes);
         }
     }
 
@@ -112,58 +131,102 @@ public final class WeightFetcher implements AutoCloseable {
     }
 
     /**
-     * Makes the named tensors readable from {@link TensorCache#store()}: reused when the cache has them and they
-     * check out, fetched otherwise. Blocks until done.
+     * Makes the named tensors, or slices of them, readable from {@link TensorCache#store()}: reused when the cache
+     * has them and they check out, fetched otherwise. Before fetching, the cache is pruned to its limit, keeping
+     * these tensors and those the node computes with. Blocks until done.
      *
-     * @param names    tensors of the model (any order; fetched in the holder's index order)
+     * @param keys     tensors of the model by name, or slices of them as {@code name[index]} (see
+     *                 {@link TensorPiece}); any order, fetched in the holder's index order
      * @param progress updated as bytes arrive, for {@code Ready} and the log
-     * @param counters the node's counters: bytes received, tensors reused
+     * @param counters the node's counters: bytes received, tensors reused, and the bytes the node has of tensors
+     *                 fetched as slices
      * @throws WeightFetchException when a tensor could not be had from any holder
+     * @throws IllegalArgumentException naming a key that is no tensor or slice of the model
      */
-    public synchronized void provide(List<String> names, FetchProgress progress, WeightCounters counters) {
-        TensorIndex index = cache.manifest().index();
-        Set<String> asked = new HashSet<>(names);
-        for (String n : asked) {
-            index.get(n); // a name the model does not have is a bug in the caller: say which
-        }
-        List<String> wanted = index.names().stream().filter(asked::contains).toList();
-        progress.start(index.bytes(wanted));
-        List<String> missing = new ArrayList<>();
+    public synchronized void provide(List<String> keys, FetchProgress progress, WeightCounters counters) {
+        List<TensorPiece> wanted = pieces(keys);
+        progress.start(wanted.stream().mapToLong(TensorPiece::size).sum());
+        List<TensorPiece> missing = new ArrayList<>();
         long reusedBytes = 0;
         int reused = 0;
-        for (String n : wanted) {
-            long size = index.get(n).byteSize();
-            switch (cache.state(n)) {
+        for (TensorPiece p : wanted) {
+            long size = p.size();
+            switch (cache.state(p)) {
                 case VERIFIED -> progress.ready(size);
                 case STORED -> {
-                    if (cache.reuse(n, Optional.ofNullable(cache.manifest().hashes().get(n)))) {
+                    if (cache.reuse(p)) {
                         counters.cached(size);
                         progress.ready(size);
                         reused++;
                         reusedBytes += size;
                     } else {
-                        log.accept("cached tensor '" + n + "' failed its check; fetching it again");
-                        missing.add(n);
+                        log.accept("cached " + p.describe() + " failed its check; fetching it again");
+                        missing.add(p);
                     }
                 }
                 case PARTIAL -> {
-                    progress.ready(cache.partialBytes(n));
-                    missing.add(n);
+                    progress.ready(cache.partialBytes(p));
+                    missing.add(p);
                 }
-                case ABSENT -> missing.add(n);
+                case ABSENT -> missing.add(p);
             }
         }
         if (reused > 0) {
-            log.accept("reused " + reused + " tensor(s), " + FetchProgress.mib(reusedBytes) + ", from " + cache.dir());
+            log.accept("reused " + reused + " tensor(s) or slice(s), " + FetchProgress.mib(reusedBytes) + ", from "
+                    + cache.dir());
+        }
+        Set<String> keep = new HashSet<>();
+        long incoming = 0;
+        for (TensorPiece p : wanted) {
+            keep.add(p.name());
+        }
+        for (TensorPiece p : missing) {
+            incoming += p.size() - cache.partialBytes(p);
+        }
+        TensorCache.Pruned pruned = cache.prune(keep, incoming, settings.cacheLimitBytes());
+        if (pruned.bytesFreed() > 0) {
+            log.accept("weight cache over its limit of " + FetchProgress.mib(settings.cacheLimitBytes()) + ": removed "
+                    + pruned.tensorsEvicted() + " tensor(s) and " + pruned.modelsEvicted() + " other model(s), "
+                    + FetchProgress.mib(pruned.bytesFreed()));
+        }
+        if (pruned.overLimit() > 0) {
+            log.accept("weight cache holds " + FetchProgress.mib(pruned.overLimit()) + " more than its limit of "
+                    + FetchProgress.mib(settings.cacheLimitBytes()) + ", all of it in use");
         }
         if (!missing.isEmpty()) {
-            log.accept("fetching " + missing.size() + " of " + wanted.size() + " tensor(s), "
-                    + FetchProgress.mib(index.bytes(missing)) + " of " + FetchProgress.mib(progress.totalBytes()));
+            log.accept("fetching " + missing.size() + " of " + wanted.size() + " tensor(s) or slice(s), "
+                    + FetchProgress.mib(incoming) + " of " + FetchProgress.mib(progress.totalBytes()));
             fetch(missing, progress, counters);
+        }
+        for (TensorPiece p : wanted) {
+            if (p.isSlice() && cache.checkedBytes(p.name()) < p.tensor().byteSize()) {
+                counters.partlyHeld(p.name(), cache.checkedBytes(p.name()));
+            }
         }
         cache.publish();
         progress.finish();
         log.accept("weights ready: " + progress.describe() + " in " + String.format("%.2f s", progress.seconds()));
+    }
+
+    /**
+     * The pieces the keys name, each once, in the holder's index order (slices of a tensor by index); a whole
+     * tensor asked for makes its slices asked for too redundant.
+     */
+    private List<TensorPiece> pieces(List<String> keys) {
+        TensorIndex index = cache.manifest().index();
+        Map<String, TensorPiece> byKey = new HashMap<>();
+        Set<String> whole = new HashSet<>();
+        for (String k : keys) {
+            TensorPiece p = index.piece(k); // a key the model does not have is a bug in the caller: say which
+            byKey.put(p.key(), p);
+            if (!p.isSlice()) {
+                whole.add(p.name());
+            }
+        }
+        return byKey.values().stream().filter(p -> !p.isSlice() || !whole.contains(p.name()))
+                .sorted(Comparator.comparingInt((TensorPiece p) -> index.position(p.name()))
+                        .thenComparingLong(TensorPiece::slice))
+                .toList();
     }
 
     /** A holder failed us (gone, silent, refusing, or breaking the protocol); another may go on from here. */
@@ -173,48 +236,49 @@ public final class WeightFetcher implements AutoCloseable {
         }
     }
 
-    /** A whole tensor arrived and its SHA-256 is not the holder's. */
+    /** A whole tensor or slice arrived and its SHA-256 is not the holder's. */
     private static final class ChecksumMismatch extends Exception {
-        final String tensor;
+        final String key;
         final boolean resumed;
 
-        ChecksumMismatch(String tensor, String message, boolean resumed) {
+        ChecksumMismatch(String key, String message, boolean resumed) {
             super(message);
-            this.tensor = tensor;
+            this.key = key;
             this.resumed = resumed;
         }
     }
 
-    private void fetch(List<String> missing, FetchProgress progress, WeightCounters counters) {
-        Deque<String> remaining = new ArrayDeque<>(missing);
+    private void fetch(List<TensorPiece> missing, FetchProgress progress, WeightCounters counters) {
+        Deque<TensorPiece> remaining = new ArrayDeque<>(missing);
         Map<String, List<String>> mismatches = new HashMap<>();
         Map<String, Set<String>> notFrom = new HashMap<>();
         Map<String, String> failedSinceProgress = new LinkedHashMap<>();
         long lastLog = System.nanoTime();
         while (!remaining.isEmpty()) {
-            String first = remaining.peekFirst();
+            TensorPiece first = remaining.peekFirst();
             long offset = cache.partialBytes(first);
-            List<String> batch = new ArrayList<>(List.of(first));
-            for (String n : remaining) {
-                if (!n.equals(first)) {
-                    if (cache.partialBytes(n) > 0) {
-                        break; // a tensor with kept bytes starts a request of its own, so its bytes are not sent again
+            List<TensorPiece> batch = new ArrayList<>(List.of(first));
+            for (TensorPiece p : remaining) {
+                if (p != first) {
+                    if (cache.partialBytes(p) > 0) {
+                        break; // a piece with kept bytes starts a request of its own, so its bytes are not sent again
                     }
-                    batch.add(n);
+                    batch.add(p);
                 }
             }
             Set<String> excluded = new HashSet<>(failedSinceProgress.keySet());
-            excluded.addAll(notFrom.getOrDefault(first, Set.of()));
+            excluded.addAll(notFrom.getOrDefault(first.key(), Set.of()));
             List<PeerEndpoint> candidates = order(holders.holders(), self.nodeId()).stream()
                     .filter(h -> !excluded.contains(h.nodeId())).toList();
             if (candidates.isEmpty()) {
-                List<String> seen = mismatches.get(first);
+                List<String> seen = mismatches.get(first.key());
                 if (seen != null) {
                     throw new WeightFetchException(seen.getFirst() + ", and no other holder has it to retry from");
                 }
-                throw new WeightFetchException("cannot fetch tensor '" + first + "' of model " + self.modelDigest()
+                throw new WeightFetchException("cannot fetch " + first.describe() + " of model " + self.modelDigest()
                         + (failedSinceProgress.isEmpty() ? ": no peer holds the model's files"
-                        : " (" + remaining.size() + " tensor(s) left): every holder failed: " + failedSinceProgress));
+                        : " (" + remaining.size() + " tensor(s) or slice(s) left): every holder failed: "
+                        + failedSinceProgress));
             }
             PeerEndpoint holder = candidates.getFirst();
             long before = progress.receivedBytes();
@@ -225,19 +289,19 @@ public final class WeightFetcher implements AutoCloseable {
                     failedSinceProgress.clear();
                 }
                 failedSinceProgress.put(holder.nodeId(), f.getMessage());
-                String next = remaining.peekFirst();
+                TensorPiece next = remaining.peekFirst();
                 log.accept("holder " + holder.nodeId() + " (" + holder.address() + ") failed: " + f.getMessage()
-                        + (next == null ? "" : "; going on from byte " + cache.partialBytes(next) + " of '" + next
-                        + "' with another holder if there is one"));
+                        + (next == null ? "" : "; going on from byte " + cache.partialBytes(next) + " of "
+                        + next.describe() + " with another holder if there is one"));
             } catch (ChecksumMismatch m) {
-                List<String> seen = mismatches.computeIfAbsent(m.tensor, k -> new ArrayList<>());
+                List<String> seen = mismatches.computeIfAbsent(m.key, k -> new ArrayList<>());
                 seen.add(m.getMessage());
                 if (seen.size() > 1) {
-                    throw new WeightFetchException("tensor '" + m.tensor + "' failed its SHA-256 check twice: "
+                    throw new WeightFetchException("'" + m.key + "' failed its SHA-256 check twice: "
                             + String.join("; then ", seen));
                 }
                 if (!m.resumed) {
-                    notFrom.computeIfAbsent(m.tensor, k -> new HashSet<>()).add(holder.nodeId());
+                    notFrom.computeIfAbsent(m.key, k -> new HashSet<>()).add(holder.nodeId());
                 }
                 log.accept(m.getMessage() + "; discarded, fetching it once more");
             }
@@ -246,36 +310,52 @@ public final class WeightFetcher implements AutoCloseable {
 
     /**
      * One {@code FetchTensors} call: receives {@code batch} from {@code holder}, storing each chunk as it comes and
-     * completing each tensor whose checksum matches (removing it from {@code remaining}).
+     * completing each piece whose checksum matches (removing it from {@code remaining}). Whole tensors alone are
+     * asked for by name, which every holder understands; a batch with slices goes as pieces.
      *
      * @return when progress was last logged
      */
-    private long stream(PeerEndpoint holder, List<String> batch, long offset, Deque<String> remaining,
+    private long stream(PeerEndpoint holder, List<TensorPiece> batch, long offset, Deque<TensorPiece> remaining,
                         FetchProgress progress, WeightCounters counters, long lastLog)
             throws HolderFailed, ChecksumMismatch {
-        TensorIndex index = cache.manifest().index();
         Hello hello = self.hello(0, NodeRole.NODE_ROLE_SHARD);
-        TensorRequest request = TensorRequest.newBuilder().setHello(hello).addAllNames(batch).setOffset(offset).build();
+        TensorRequest.Builder request = TensorRequest.newBuilder().setHello(hello).setOffset(offset);
+        boolean sliced = batch.stream().anyMatch(TensorPiece::isSlice);
+        for (TensorPiece p : batch) {
+            if (!sliced) {
+                request.addNames(p.name());
+            } else {
+                dev.herd.proto.v1.TensorPiece.Builder b = dev.herd.proto.v1.TensorPiece.newBuilder().setName(p.name());
+                if (p.isSlice()) {
+                    b.setSlice(p.slice());
+                }
+                request.addPieces(b);
+            }
+        }
         int i = 0;
         TensorCache.Receiving r = null;
         Sha256 sha = null;
-        try (ChunkStream chunks = ChunkStream.open(channels.channel(holder.address()), request, settings.idleTimeout())) {
+        try (ChunkStream chunks = ChunkStream.open(channels.channel(holder.address()), request.build(),
+                settings.idleTimeout())) {
             for (TensorChunk c = chunks.next(); c != null; c = chunks.next()) {
                 if (i == batch.size()) {
                     throw new HolderFailed("sent tensor '" + c.getName() + "' after the " + batch.size() + " asked for");
                 }
-                StoredTensor t = index.get(batch.get(i));
+                TensorPiece t = batch.get(i);
                 if (r == null) {
-                    r = cache.receive(t.name(), i == 0 ? offset : 0);
+                    r = cache.receive(t, i == 0 ? offset : 0);
                     sha = new Sha256();
                     r.hashKept(sha);
                 }
                 int len = c.getData().size();
-                if (!c.getName().equals(t.name()) || c.getOffset() != r.written() || c.getTotalSize() != t.byteSize()
-                        || len > t.byteSize() - r.written() || (len == 0 && t.byteSize() > 0)) {
-                    throw new HolderFailed("sent chunk ('" + c.getName() + "', offset " + c.getOffset() + ", " + len
-                            + " of " + c.getTotalSize() + " bytes) where byte " + r.written() + " of '" + t.name()
-                            + "' (" + t.byteSize() + " bytes) was due");
+                boolean samePiece = c.getName().equals(t.name()) && c.hasSlice() == t.isSlice()
+                        && (!t.isSlice() || c.getSlice() == t.slice());
+                if (!samePiece || c.getOffset() != r.written() || c.getTotalSize() != t.size()
+                        || len > t.size() - r.written() || (len == 0 && t.size() > 0)) {
+                    throw new HolderFailed("sent chunk ('" + c.getName() + "'" + (c.hasSlice() ? " slice "
+                            + c.getSlice() : "") + ", offset " + c.getOffset() + ", " + len + " of "
+                            + c.getTotalSize() + " bytes) where byte " + r.written() + " of " + t.describe() + " ("
+                            + t.size() + " bytes) was due");
                 }
                 r.append(c.getData());
                 for (ByteBuffer b : c.getData().asReadOnlyByteBufferList()) {
@@ -287,12 +367,12 @@ public final class WeightFetcher implements AutoCloseable {
                     lastLog = System.nanoTime();
                     log.accept("fetching from " + holder.nodeId() + ": " + progress.describe());
                 }
-                if (r.written() < t.byteSize()) {
+                if (r.written() < t.size()) {
                     continue;
                 }
                 String actual = sha.hex();
                 if (c.getSha256().isEmpty()) {
-                    throw new HolderFailed("sent the last chunk of '" + t.name() + "' without its SHA-256");
+                    throw new HolderFailed("sent the last chunk of " + t.describe() + " without its SHA-256");
                 }
                 if (!c.getSha256().equals(actual)) {
                     long kept = r.written();
@@ -300,20 +380,21 @@ public final class WeightFetcher implements AutoCloseable {
                     r.discard();
                     r = null;
                     progress.discarded(kept);
-                    throw new ChecksumMismatch(t.name(), "tensor '" + t.name() + "' from holder " + holder.nodeId()
-                            + " (" + holder.address() + ") failed its SHA-256 check: the holder says " + c.getSha256()
-                            + ", the " + t.byteSize() + " bytes " + (resumed ? "(" + offset + " kept from an earlier"
+                    throw new ChecksumMismatch(t.key(), t.describe() + " from holder " + holder.nodeId() + " ("
+                            + holder.address() + ") failed its SHA-256 check: the holder says " + c.getSha256()
+                            + ", the " + t.size() + " bytes " + (resumed ? "(" + offset + " kept from an earlier"
                             + " attempt) " : "") + "hash to " + actual, resumed);
                 }
                 r.complete(actual);
                 r = null;
-                counters.receivedTensor();
-                remaining.remove(t.name());
+                counters.receivedTensor(t.name());
+                remaining.remove(t);
                 i++;
             }
             if (i < batch.size()) {
-                throw new HolderFailed("ended the stream after " + i + " of " + batch.size() + " tensor(s), in '"
-                        + batch.get(i) + "'");
+                throw new HolderFailed("ended the stream after " + i + " of " + batch.size() + " tensor(s), in "
+                        + batch.get(i).describe() + (sliced && i == 0 ? " (a holder built before slices of tensors"
+                        + " could be asked for sends nothing for them)" : ""));
             }
             return lastLog;
         } catch (StatusRuntimeException e) {

@@ -113,27 +113,27 @@ public final class WeightTransferService extends WeightTransferGrpc.WeightTransf
     public void fetchTensors(TensorRequest request, StreamObserver<TensorChunk> responses) {
         try {
             requireHello(request.getHello());
-            List<StoredTensor> tensors = new ArrayList<>();
+            List<TensorPiece> pieces = new ArrayList<>();
             for (String n : request.getNamesList()) {
-                StoredTensor t = held.index().find(n).orElseThrow(() -> Status.NOT_FOUND.withDescription(
-                        "node " + self.nodeId() + " holds no tensor named '" + n + "' (" + held.describe() + ")")
-                        .asRuntimeException());
-                tensors.add(t);
+                pieces.add(TensorPiece.whole(tensor(n)));
+            }
+            for (dev.herd.proto.v1.TensorPiece p : request.getPiecesList()) {
+                pieces.add(piece(p));
             }
             long offset = request.getOffset();
-            if (!tensors.isEmpty()) {
-                StoredTensor first = tensors.getFirst();
-                boolean emptyFromStart = first.byteSize() == 0 && offset == 0;
-                if (offset < 0 || (offset >= first.byteSize() && !emptyFromStart)) {
+            if (!pieces.isEmpty()) {
+                TensorPiece first = pieces.getFirst();
+                boolean emptyFromStart = first.size() == 0 && offset == 0;
+                if (offset < 0 || (offset >= first.size() && !emptyFromStart)) {
                     throw Status.OUT_OF_RANGE.withDescription("offset " + Long.toUnsignedString(offset)
-                            + " is not below the " + first.byteSize() + " bytes of tensor '" + first.name() + "'")
+                            + " is not below the " + first.size() + " bytes of " + first.describe())
                             .asRuntimeException();
                 }
             } else if (offset != 0) {
                 throw Status.INVALID_ARGUMENT.withDescription("an offset without a tensor to apply it to")
                         .asRuntimeException();
             }
-            new FetchTensorsCall(held, tensors, offset, chunkBytes, counters,
+            new FetchTensorsCall(held, pieces, offset, chunkBytes, counters,
                     (ServerCallStreamObserver<TensorChunk>) responses).start();
         } catch (StatusRuntimeException e) {
             responses.onError(e);
@@ -141,6 +141,28 @@ public final class WeightTransferService extends WeightTransferGrpc.WeightTransf
             // a bug or an unreadable file must reach the caller as what it is, not as UNKNOWN
             responses.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asRuntimeException());
         }
+    }
+
+    private StoredTensor tensor(String name) {
+        return held.index().find(name).orElseThrow(() -> Status.NOT_FOUND.withDescription(
+                "node " + self.nodeId() + " holds no tensor named '" + name + "' (" + held.describe() + ")")
+                .asRuntimeException());
+    }
+
+    private TensorPiece piece(dev.herd.proto.v1.TensorPiece p) {
+        StoredTensor t = tensor(p.getName());
+        if (!p.hasSlice()) {
+            return TensorPiece.whole(t);
+        }
+        if (!t.sliceable()) {
+            throw Status.INVALID_ARGUMENT.withDescription("tensor " + t + " cannot be cut into slices along its"
+                    + " outermost dimension; ask for it whole").asRuntimeException();
+        }
+        if (p.getSlice() < 0 || p.getSlice() >= t.sliceCount()) {
+            throw Status.OUT_OF_RANGE.withDescription("tensor '" + t.name() + "' has " + t.sliceCount()
+                    + " slices, not a slice " + Long.toUnsignedString(p.getSlice())).asRuntimeException();
+        }
+        return new TensorPiece(t, p.getSlice());
     }
 
     private void requireHello(Hello hello) {

@@ -275,4 +275,283 @@ class WeightFetcherTest {
         assertTrue(Files.notExists(dir.resolve("c2").resolve("ab".repeat(32))), "nothing cached for a model no one"
                 + " described");
     }
+
+    // ---- slices of stacked expert tensors
+
+    static final String UP = "blk.1.ffn_up_exps.weight";
+    static final String DOWN = "blk.1.ffn_down_exps.weight";
+
+    /** Bytes of slice {@code e} of a stacked tensor, by the model's own {@code Tensor.slice} of the file. */
+    static byte[] sliceOf(ModelFiles files, String name, int e) {
+        return files.store().get(name).slice(e).data().toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    static long sliceSize(ModelFiles files, String name) {
+        return files.store().get(name).slice(0).data().byteSize();
+    }
+
+    /** The store's stacked tensor has the file's shape, and the given experts' slices hold the file's bytes. */
+    static void assertSameSlices(ModelFiles files, WeightStore store, String name, int... experts) {
+        Tensor actual = store.get(name);
+        assertArrayEquals(files.store().get(name).shape(), actual.shape(), name);
+        for (int e : experts) {
+            assertArrayEquals(sliceOf(files, name, e), actual.slice(e).data().toArray(ValueLayout.JAVA_BYTE),
+                    "expert " + e + " of " + name);
+        }
+    }
+
+    @Test
+    void aNodeHoldingSomeExpertsReceivesOnlyTheirSlicesAndReadsThemAsTheFileHasThem() {
+        Holders.Holder h = holders.start("h1", model);
+        WeightFetcher f = fetcher("f1", dir.resolve("cache"), h.digest(), List.of(h));
+        WeightCounters counters = new WeightCounters();
+        FetchProgress progress = new FetchProgress();
+        f.provide(List.of(UP + "[3]", "blk.0.attn_k.weight", DOWN + "[2]", UP + "[2]"), progress, counters);
+
+        long slice = sliceSize(h.files(), UP);
+        assertEquals(sliceSize(h.files(), DOWN), slice);
+        long expected = 3 * slice + size(h.files(), List.of("blk.0.attn_k.weight"));
+        assertTrue(2 * slice < size(h.files(), List.of(UP)), "two slices are less than the stacked tensor");
+        assertEquals(expected, counters.snapshot().receivedBytes(), "exactly the slices and the whole tensor");
+        assertEquals(expected, h.counters().snapshot().servedBytes());
+        assertEquals(expected, progress.doneBytes());
+        assertEquals(3, counters.snapshot().receivedTensors(), "distinct tensors, however many slices of each");
+        assertSameSlices(h.files(), f.cache().store(), UP, 2, 3);
+        assertSameSlices(h.files(), f.cache().store(), DOWN, 2);
+        assertEquals(2 * slice, f.cache().checkedBytes(UP));
+        assertEquals(2 * slice, counters.heldBytes(UP, -1), "the node's store counts the slices it has, not the tensor");
+        assertEquals(slice, counters.heldBytes(DOWN, -1));
+
+        // the next assignment holds one more expert: only its slice travels, into the file already mapped
+        Tensor mapped = f.cache().store().get(UP);
+        WeightCounters next = new WeightCounters();
+        f.provide(List.of(UP + "[2]", UP + "[3]", UP + "[0]"), new FetchProgress(), next);
+        assertEquals(slice, next.snapshot().receivedBytes());
+        assertArrayEquals(sliceOf(h.files(), UP, 0), mapped.slice(0).data().toArray(ValueLayout.JAVA_BYTE),
+                "a tensor handed out before sees the slice written since");
+        assertSameSlices(h.files(), f.cache().store(), UP, 0, 2, 3);
+    }
+
+    @Test
+    void aCorruptSliceIsCaughtAndFetchedAgainFromAnotherHolder() {
+        Holders.Holder bad = holders.start("bad", model, Holders.Fault.CORRUPT_THIRD_CHUNK);
+        Holders.Holder good = holders.start("good", model);
+        List<Holders.Holder> both = List.of(bad, good);
+        WeightFetcher f = fetcher(idAskingFirst(bad, both), dir.resolve("cache"), bad.digest(), both);
+        WeightCounters counters = new WeightCounters();
+        long slice = sliceSize(good.files(), UP);
+        assertTrue(slice > 3 * Holders.CHUNK, "the third chunk falls inside the slice");
+        f.provide(List.of(UP + "[3]"), new FetchProgress(), counters);
+        assertEquals(2 * slice, counters.snapshot().receivedBytes(), "received once corrupt, once good");
+        assertEquals(slice, good.counters().snapshot().servedBytes(), "the retry went to the other holder");
+        assertSameSlices(good.files(), f.cache().store(), UP, 3);
+        assertTrue(log.stream().anyMatch(l -> l.contains("slice 3 of tensor '" + UP + "'")
+                && l.contains("failed its SHA-256 check")), log.toString());
+    }
+
+    @Test
+    void aCorruptSliceWithNoOtherHolderFailsNamingTheSliceAndKeepsNothing() {
+        Holders.Holder bad = holders.start("bad", model, Holders.Fault.CORRUPT_THIRD_CHUNK);
+        WeightFetcher f = fetcher("f1", dir.resolve("cache"), bad.digest(), List.of(bad));
+        WeightFetchException e = assertThrows(WeightFetchException.class,
+                () -> f.provide(List.of(UP + "[1]"), new FetchProgress(), new WeightCounters()));
+        String good = Holders.sha256(sliceOf(bad.files(), UP, 1));
+        assertTrue(e.getMessage().contains("slice 1 of tensor '" + UP + "'") && e.getMessage().contains(good)
+                && e.getMessage().contains("no other holder"), e.getMessage());
+        assertEquals(0, f.cache().partialBytes(UP + "[1]"));
+        assertEquals(TensorCache.State.ABSENT, f.cache().state(f.cache().manifest().index().piece(UP + "[1]")));
+        assertThrows(IllegalStateException.class, () -> f.cache().store().find(UP));
+    }
+
+    @Test
+    void aSliceCutShortResumesFromTheBytesKept() {
+        Holders.Holder dying = holders.start("dying", model, Holders.Fault.DIE_AFTER_THREE_CHUNKS);
+        Path cache = dir.resolve("cache");
+        WeightFetcher f = fetcher("f1", cache, dying.digest(), List.of(dying));
+        WeightCounters first = new WeightCounters();
+        assertThrows(WeightFetchException.class, () -> f.provide(List.of(DOWN + "[3]"), new FetchProgress(), first));
+        assertEquals(3L * Holders.CHUNK, first.snapshot().receivedBytes());
+        assertEquals(3L * Holders.CHUNK, f.cache().partialBytes(DOWN + "[3]"));
+        f.close();
+        fetchers.remove(f);
+
+        Holders.Holder healthy = holders.start("healthy", model);
+        WeightFetcher again = fetcher("f1", cache, healthy.digest(), List.of(healthy));
+        WeightCounters second = new WeightCounters();
+        again.provide(List.of(DOWN + "[3]"), new FetchProgress(), second);
+        long slice = sliceSize(healthy.files(), DOWN);
+        assertEquals(slice - 3L * Holders.CHUNK, second.snapshot().receivedBytes(), "only the rest travels");
+        assertEquals(slice - 3L * Holders.CHUNK, healthy.counters().snapshot().servedBytes());
+        assertSameSlices(healthy.files(), again.cache().store(), DOWN, 3);
+    }
+
+    @Test
+    void aRestartReusesCheckedSlicesAndFetchesOnlyARottenOne() throws Exception {
+        Holders.Holder h = holders.start("h1", model);
+        Path cache = dir.resolve("cache");
+        List<String> keys = List.of(UP + "[1]", UP + "[3]");
+        WeightFetcher f = fetcher("f1", cache, h.digest(), List.of(h));
+        f.provide(keys, new FetchProgress(), new WeightCounters());
+        f.close();
+        fetchers.remove(f);
+
+        WeightFetcher again = fetcher("f1", cache, h.digest(), List.of(h));
+        WeightCounters reused = new WeightCounters();
+        again.provide(keys, new FetchProgress(), reused);
+        long slice = sliceSize(h.files(), UP);
+        assertEquals(0, reused.snapshot().receivedBytes());
+        assertEquals(2, reused.snapshot().cachedTensors());
+        assertEquals(2 * slice, reused.snapshot().cachedBytes());
+        assertSameSlices(h.files(), again.cache().store(), UP, 1, 3);
+        again.close();
+        fetchers.remove(again);
+
+        // a flipped byte inside slice 3's bytes in the file: that slice alone travels again
+        Path file = again.cache().file(UP);
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            long at = again.cache().header(UP).length + 3 * slice + 11;
+            raf.seek(at);
+            int b = raf.read();
+            raf.seek(at);
+            raf.write(b ^ 1);
+        }
+        WeightFetcher third = fetcher("f1", cache, h.digest(), List.of(h));
+        WeightCounters c3 = new WeightCounters();
+        third.provide(keys, new FetchProgress(), c3);
+        assertEquals(slice, c3.snapshot().receivedBytes());
+        assertEquals(1, c3.snapshot().cachedTensors());
+        assertSameSlices(h.files(), third.cache().store(), UP, 1, 3);
+    }
+
+    @Test
+    void aTensorCachedWholeServesItsSlicesWithoutAFetch() {
+        Holders.Holder h = holders.start("h1", model);
+        Path cache = dir.resolve("cache");
+        WeightFetcher f = fetcher("f1", cache, h.digest(), List.of(h));
+        f.provide(List.of(UP), new FetchProgress(), new WeightCounters());
+        f.close();
+        fetchers.remove(f);
+        WeightFetcher again = fetcher("f1", cache, h.digest(), List.of(h));
+        WeightCounters counters = new WeightCounters();
+        again.provide(List.of(UP + "[0]", UP + "[3]"), new FetchProgress(), counters);
+        assertEquals(0, counters.snapshot().receivedBytes());
+        assertSameSlices(h.files(), again.cache().store(), UP, 0, 3);
+    }
+
+    // ---- the cache's bound
+
+    WeightFetcher fetcher(String id, Path cache, String digest, Holders.Holder from, long limit) {
+        WeightFetcher f = WeightFetcher.open(cache, id, digest, WeightHolders.of(List.of(from.endpoint())),
+                new WeightFetcher.Settings(IDLE, IDLE, limit), log::add);
+        fetchers.add(f);
+        return f;
+    }
+
+    static void age(TensorCache cache, String tensor, Duration ago) throws Exception {
+        try (var files = Files.list(cache.dir())) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                if (p.getFileName().toString().startsWith(cache.file(tensor).getFileName().toString())) {
+                    Files.setLastModifiedTime(p, java.nio.file.attribute.FileTime.fromMillis(
+                            System.currentTimeMillis() - ago.toMillis()));
+                }
+            }
+        }
+    }
+
+    @Test
+    void pruningEvictsTheLeastRecentlyUsedTensorsButNeverOnesInUse() throws Exception {
+        Holders.Holder h = holders.start("h1", model);
+        String embd = "token_embd.weight";
+        String k = "blk.0.attn_k.weight";
+        String q = "blk.0.attn_q.weight";
+        String v = "blk.0.attn_v.weight";
+        long small = size(h.files(), List.of(k));
+        assertEquals(small, size(h.files(), List.of(v)));
+        assertEquals(2 * small, size(h.files(), List.of(q)));
+        // room for the big embedding and three small tensors' bytes (headers fit in the slack), not four
+        long limit = size(h.files(), List.of(embd)) + 3 * small + 4096;
+        WeightFetcher f = fetcher("f1", dir.resolve("cache"), h.digest(), h, limit);
+        TensorCache c = f.cache();
+        f.provide(List.of(embd), new FetchProgress(), new WeightCounters());
+        f.provide(List.of(k), new FetchProgress(), new WeightCounters());
+        f.provide(List.of(v), new FetchProgress(), new WeightCounters());
+        c.store().get(embd); // mapped: in use by a serving part
+        age(c, embd, Duration.ofHours(3));
+        age(c, k, Duration.ofHours(2));
+        age(c, v, Duration.ofHours(1));
+
+        // q does not fit beside the other three: the oldest tensor not in use goes (k), not the older embedding
+        f.provide(List.of(q), new FetchProgress(), new WeightCounters());
+        assertTrue(Files.exists(c.file(embd)), "in use: kept although least recently used");
+        assertTrue(Files.notExists(c.file(k)), "least recently used of those not in use");
+        assertTrue(Files.exists(c.file(v)));
+        assertTrue(Files.exists(c.file(q)));
+        assertTrue(log.stream().anyMatch(l -> l.contains("removed 1 tensor(s)")), log.toString());
+        assertThrows(IllegalStateException.class, () -> c.store().find(k), "an evicted tensor is not readable");
+
+        // an assignment that alone is over the limit is loaded all the same, and what is in use stays
+        WeightFetcher tight = f;
+        tight.provide(List.of(k, v, q), new FetchProgress(), new WeightCounters());
+        assertTrue(Files.exists(c.file(embd)) && Files.exists(c.file(k)) && Files.exists(c.file(v))
+                && Files.exists(c.file(q)));
+        assertSameTensors(h.files(), c.store(), List.of(embd, k, v, q));
+        assertTrue(log.stream().anyMatch(l -> l.contains("all of it in use")), log.toString());
+    }
+
+    @Test
+    void pruningCountsSlicesAsTheirBytesAndKeepsTheAssignmentsSlices() throws Exception {
+        Holders.Holder h = holders.start("h1", model);
+        long slice = sliceSize(h.files(), UP);
+        String embd = "token_embd.weight";
+        // the embedding and two slices fit; the stacked tensor's full length (its holes) would not
+        long limit = size(h.files(), List.of(embd)) + 3 * slice + 4096;
+        assertTrue(limit < size(h.files(), List.of(embd, UP)), "the holes must not count");
+        WeightFetcher f = fetcher("f1", dir.resolve("cache"), h.digest(), h, limit);
+        f.provide(List.of(embd), new FetchProgress(), new WeightCounters());
+        f.provide(List.of(UP + "[0]", UP + "[1]"), new FetchProgress(), new WeightCounters());
+        assertTrue(Files.exists(f.cache().file(embd)), "nothing over the limit: nothing removed");
+        // a third and fourth slice no longer fit beside the embedding, which is not in use: it goes
+        f.provide(List.of(UP + "[0]", UP + "[1]", UP + "[2]", UP + "[3]"), new FetchProgress(), new WeightCounters());
+        assertTrue(Files.notExists(f.cache().file(embd)));
+        assertSameSlices(h.files(), f.cache().store(), UP, 0, 1, 2, 3);
+    }
+
+    @Test
+    void pruningRemovesOtherModelsCachesUnlessANodeHasThemOpen() throws Exception {
+        Holders.Holder h = holders.start("h1", model);
+        Path root = dir.resolve("cache");
+        Path stale = root.resolve("ab".repeat(32));
+        Path open = root.resolve("cd".repeat(32));
+        for (Path d : List.of(stale, open)) {
+            Files.createDirectories(d);
+            Files.write(d.resolve("token_embd.weight.gguf"), new byte[64 << 10]);
+        }
+        try (var ch = java.nio.channels.FileChannel.open(open.resolve(".lock"), java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE); var held = ch.lock()) {
+            WeightFetcher f = fetcher("f1", root, h.digest(), h, 64 << 10);
+            f.provide(List.of("blk.0.attn_k.weight"), new FetchProgress(), new WeightCounters());
+            assertTrue(Files.notExists(stale), "another model's cache nobody has open is removed first");
+            assertTrue(Files.exists(open.resolve("token_embd.weight.gguf")), "one a node has open is left alone");
+            assertTrue(Files.exists(f.cache().file("blk.0.attn_k.weight")));
+            assertTrue(log.stream().anyMatch(l -> l.contains("1 other model(s)")), log.toString());
+        }
+    }
+
+    @Test
+    void filesThatAreNoTensorOfTheModelArePrunedWhenTheCacheOpens() throws Exception {
+        Holders.Holder h = holders.start("h1", model);
+        Path root = dir.resolve("cache");
+        WeightFetcher f = fetcher("f1", root, h.digest(), List.of(h));
+        f.provide(List.of("blk.0.attn_k.weight"), new FetchProgress(), new WeightCounters());
+        Path cacheDir = f.cache().dir();
+        f.close();
+        fetchers.remove(f);
+        Path stray = cacheDir.resolve("blk.99.attn_k.weight.gguf");
+        Path orphan = cacheDir.resolve("blk.0.attn_q.weight.gguf.slices");
+        Files.write(stray, new byte[100]);
+        Files.write(orphan, new byte[10]);
+        WeightFetcher again = fetcher("f1", root, h.digest(), List.of(h));
+        assertTrue(Files.notExists(stray) && Files.notExists(orphan));
+        assertTrue(Files.exists(again.cache().file("blk.0.attn_k.weight")));
+    }
 }

@@ -47,8 +47,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The holder's side of the weight-transfer contract against the model file read independently: listing, the
- * exact stored bytes in chunks with the whole tensor's SHA-256 on the last one, resuming from an offset, the
- * refusals, and flow control (a receiver that stops reading stops the holder).
+ * exact stored bytes in chunks with the whole tensor's SHA-256 on the last one, slices of a stacked tensor as
+ * their own byte ranges with their own SHA-256, resuming from an offset, the refusals, and flow control (a
+ * receiver that stops reading stops the holder).
  */
 class WeightTransferServiceTest {
     static final String A = "blk.0.attn_q.weight";
@@ -161,6 +162,62 @@ class WeightTransferServiceTest {
             }
         }
         return out.toByteArray();
+    }
+
+    static dev.herd.proto.v1.TensorPiece slice(String name, long slice) {
+        return dev.herd.proto.v1.TensorPiece.newBuilder().setName(name).setSlice(slice).build();
+    }
+
+    static List<TensorChunk> fetchPieces(long offset, List<String> names, dev.herd.proto.v1.TensorPiece... pieces) {
+        List<TensorChunk> out = new ArrayList<>();
+        stub().fetchTensors(TensorRequest.newBuilder().setHello(hello).addAllNames(names)
+                .addAllPieces(List.of(pieces)).setOffset(offset).build()).forEachRemaining(out::add);
+        return out;
+    }
+
+    @Test
+    void sendsASliceOfAStackedTensorAsItsOwnContiguousBytesWithItsOwnChecksum() {
+        String up = "blk.1.ffn_up_exps.weight";
+        Tensor stacked = holder.files().store().get(up);
+        int experts = (int) stacked.shape()[0];
+        byte[] all = Holders.bytesOf(holder.files(), up);
+        int sliceBytes = all.length / experts;
+        assertTrue(sliceBytes > 3 * Holders.CHUNK, "slices span several chunks");
+        byte[] a = Holders.bytesOf(holder.files(), A);
+        // the whole A first (resumed from an offset), then two slices of the stacked tensor, the later one first
+        long offset = Holders.CHUNK + 5;
+        List<TensorChunk> chunks = fetchPieces(offset, List.of(A), slice(up, experts - 1), slice(up, 2));
+        assertArrayEquals(Arrays.copyOfRange(a, (int) offset, a.length), join(chunks, A, offset, a.length));
+        for (int e : new int[] {experts - 1, 2}) {
+            byte[] expected = Arrays.copyOfRange(all, e * sliceBytes, (e + 1) * sliceBytes);
+            List<TensorChunk> ofSlice = chunks.stream().filter(c -> c.getName().equals(up) && c.getSlice() == e)
+                    .toList();
+            assertTrue(ofSlice.stream().allMatch(TensorChunk::hasSlice));
+            assertArrayEquals(expected, join(ofSlice, up, 0, sliceBytes), "slice " + e);
+            assertEquals(Holders.sha256(expected), ofSlice.getLast().getSha256(), "the slice's own SHA-256");
+            assertTrue(ofSlice.subList(0, ofSlice.size() - 1).stream().allMatch(c -> c.getSha256().isEmpty()));
+        }
+        assertTrue(chunks.stream().filter(c -> c.getName().equals(A)).noneMatch(TensorChunk::hasSlice));
+        List<Long> order = chunks.stream().map(c -> c.hasSlice() ? c.getSlice() : -1L).distinct().toList();
+        assertEquals(List.of(-1L, (long) experts - 1, 2L), order, "names first, then the pieces in their order");
+
+        // a slice resumed from an offset still carries the hash of the whole slice
+        List<TensorChunk> resumed = fetchPieces(2 * Holders.CHUNK, List.of(), slice(up, 1));
+        byte[] one = Arrays.copyOfRange(all, sliceBytes, 2 * sliceBytes);
+        assertArrayEquals(Arrays.copyOfRange(one, 2 * Holders.CHUNK, sliceBytes),
+                join(resumed, up, 2 * Holders.CHUNK, sliceBytes));
+        assertEquals(Holders.sha256(one), resumed.getLast().getSha256());
+
+        StatusRuntimeException past = assertThrows(StatusRuntimeException.class,
+                () -> fetchPieces(0, List.of(), slice(up, experts)));
+        assertEquals(Status.Code.OUT_OF_RANGE, past.getStatus().getCode());
+        StatusRuntimeException flat = assertThrows(StatusRuntimeException.class,
+                () -> fetchPieces(0, List.of(), slice("blk.0.attn_norm.weight", 0)));
+        assertEquals(Status.Code.INVALID_ARGUMENT, flat.getStatus().getCode());
+        assertTrue(flat.getMessage().contains("blk.0.attn_norm.weight"), flat.getMessage());
+        StatusRuntimeException beyond = assertThrows(StatusRuntimeException.class,
+                () -> fetchPieces(sliceBytes, List.of(), slice(up, 0)));
+        assertEquals(Status.Code.OUT_OF_RANGE, beyond.getStatus().getCode());
     }
 
     @Test
