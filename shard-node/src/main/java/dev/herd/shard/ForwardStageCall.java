@@ -29,6 +29,8 @@ final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
     private static final Set<NodeRole> CALLERS = Set.of(NodeRole.NODE_ROLE_COORDINATOR, NodeRole.NODE_ROLE_SHARD);
 
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** The result route this stream registered (0: none): it then carries results of others' steps. */
+    private volatile long route;
     private volatile StageClient next;
     private volatile boolean callerDone;
 
@@ -64,9 +66,15 @@ final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
 
     @Override
     void onBody(StageFrame frame) {
+        if (frame.hasRoute() && frame.getRoute().getRoute() != 0 && route == 0) {
+            route = frame.getRoute().getRoute();
+            node.routes().register(route, out);
+            call.request(1);
+            return;
+        }
         if (!frame.hasInput()) {
-            failStream(Status.INVALID_ARGUMENT.withDescription("after the hello a caller sends only inputs, got "
-                    + frame.getBodyCase()));
+            failStream(Status.INVALID_ARGUMENT.withDescription("after the hello a caller sends inputs, or one "
+                    + "non-zero result route, got " + frame.getBodyCase()));
             return;
         }
         StageInput input = frame.getInput();
@@ -91,13 +99,20 @@ final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
             node.stageTimes().record(received, started, System.nanoTime());
             switch (outcome) {
                 case StageRunner.Chosen c -> {
-                    StageFrame result = StageFrame.newBuilder().setResult(StageFrames.result(step, c.tokens())).build();
+                    StepResult result = StageFrames.result(step, c.tokens());
                     answered = true;
-                    answer(result);
+                    if (node.routes().send(input.getResultRoute(), result)) {
+                        // the tokens are on their way to the coordinator: the stages before only close the step
+                        answer(StageFrame.newBuilder().setResult(StepResult.newBuilder()
+                                .setPlanEpoch(result.getPlanEpoch()).setStepId(result.getStepId()).setRouted(true))
+                                .build());
+                    } else {
+                        answer(StageFrame.newBuilder().setResult(result).build());
+                    }
                 }
                 case StageRunner.Hidden h -> {
                     StageInput forward = StageFrames.forward(step, p.assignment().layers().end(), h.x(),
-                            p.config().hiddenSize(), node.settings().wire());
+                            p.config().hiddenSize(), node.settings().wire(), input.getResultRoute());
                     CompletableFuture<StepResult> downstream = nextStage(p).step(forward);
                     answered = true; // from here on the relay answers, also when the stream is already broken
                     downstream.whenComplete(this::relay);
@@ -179,6 +194,9 @@ final class ForwardStageCall extends HelloFirstCall<StageFrame, StageFrame> {
 
     @Override
     void onEnd() {
+        if (route != 0) {
+            node.routes().unregister(route, out);
+        }
         StageClient n = next;
         if (n != null) {
             n.close();

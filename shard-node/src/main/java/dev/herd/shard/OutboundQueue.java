@@ -28,14 +28,16 @@ final class OutboundQueue<T> {
         stream.setOnReadyHandler(this::drain);
     }
 
-    void send(T message) {
+    /** Queues {@code message}; false when the call is over (peer gone or ended here) and it was dropped. */
+    boolean send(T message) {
         synchronized (this) {
             if (closed || completeAfterDrain) {
-                return; // the call is over (peer gone or we ended it): there is no one left to deliver to
+                return false; // there is no one left to deliver to
             }
             queue.add(message);
         }
         drain();
+        return true;
     }
 
     /** Runs {@code action} once everything queued has gone out and the transport takes more. */

@@ -40,6 +40,7 @@ public final class ShardNode implements AutoCloseable {
     private final PeerChannels channels = new PeerChannels();
     private final WireCounters counters = new WireCounters();
     private final StageTimes stageTimes = new StageTimes();
+    private final ResultRoutes routes = new ResultRoutes();
     private final ExecutorService stageWorker;
     private final ExecutorService expertWorker;
     private final ExecutorService loader;
@@ -82,6 +83,10 @@ public final class ShardNode implements AutoCloseable {
 
     public StageTimes stageTimes() {
         return stageTimes;
+    }
+
+    ResultRoutes routes() {
+        return routes;
     }
 
     /** Weight bytes this node resolved, fetched, reused from its cache and served to peers. */

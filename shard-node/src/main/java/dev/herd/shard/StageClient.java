@@ -4,6 +4,7 @@ import dev.herd.proto.v1.FailureReason;
 import dev.herd.proto.v1.FrameFailure;
 import dev.herd.proto.v1.Hello;
 import dev.herd.proto.v1.HelloReply;
+import dev.herd.proto.v1.ResultRoute;
 import dev.herd.proto.v1.ShardServiceGrpc;
 import dev.herd.proto.v1.StageFrame;
 import dev.herd.proto.v1.StageInput;
@@ -34,6 +35,9 @@ public final class StageClient implements AutoCloseable {
     /** Set in {@code beforeStart}, before anything can arrive on the stream. */
     private volatile OutboundQueue<StageFrame> out;
     private volatile FrameFailure broken;
+    /** Set by {@link #routeResultsFrom}: the route steps carry, and the stream the last stage answers on. */
+    private volatile long route;
+    private volatile StageClient routeStream;
 
     /** A step in flight, with what a failure report must name. */
     private record Pending(CompletableFuture<StepResult> result, long epoch, int layer, List<Long> seqIds) {
@@ -78,6 +82,28 @@ public final class StageClient implements AutoCloseable {
         return new StageClient(channel, self, peer, counters);
     }
 
+    /**
+     * From now on, steps sent here ask the last stage to send their results straight to this process on a stream
+     * of their own (opened here, to {@code lastStage}), one hop instead of back through every stage; the stages'
+     * own answers then only close the step. If that stream breaks, this client breaks too (its steps fail, and the
+     * caller opens new streams, as for any broken stream).
+     *
+     * @param route a number no other caller of that stage uses (a random one)
+     */
+    public void routeResultsFrom(Channel lastStage, Hello self, String lastPeer, long route) {
+        if (route == 0) {
+            throw new IllegalArgumentException("a result route is not 0");
+        }
+        StageClient results = new StageClient(lastStage, self, lastPeer, counters);
+        results.resultsFor = this;
+        results.out.send(StageFrame.newBuilder().setRoute(ResultRoute.newBuilder().setRoute(route)).build());
+        routeStream = results;
+        this.route = route;
+    }
+
+    /** On a result route's stream: the client whose steps' results arrive here. */
+    private volatile StageClient resultsFor;
+
     /** The stage's answer to the hello. */
     public CompletableFuture<HelloReply> hello() {
         return hello;
@@ -97,7 +123,9 @@ public final class StageClient implements AutoCloseable {
         if (pending.putIfAbsent(id, p) != null) {
             throw new IllegalArgumentException("step " + id + " is already in flight to " + peer);
         }
-        StageFrame frame = StageFrame.newBuilder().setInput(input).build();
+        long r = route;
+        StageFrame frame = StageFrame.newBuilder().setInput(r == 0 ? input : input.toBuilder().setResultRoute(r).build())
+                .build();
         counters.stageInputSent(frame.getSerializedSize());
         out.send(frame);
         // the stream may have broken between the check above and registering: fail what it left behind
@@ -112,22 +140,35 @@ public final class StageClient implements AutoCloseable {
         out.whenReady(action);
     }
 
-    /** True once the stream has failed or ended; a new client must be opened to reach the stage again. */
+    /** True once the stream (or its result route) has failed or ended; open a new client to go on. */
     public boolean isBroken() {
-        return broken != null;
+        StageClient results = routeStream;
+        return broken != null || (results != null && results.broken != null);
     }
 
-    /** Ends the stream; steps still in flight fail. */
+    /** Ends the stream (and its result route's); steps still in flight fail. */
     @Override
     public void close() {
         out.complete();
         breakWith(Status.CANCELLED.withDescription("the stream to " + peer + " was closed"));
+        StageClient results = routeStream;
+        if (results != null) {
+            results.close();
+        }
     }
 
     private void received(StageFrame frame) {
         switch (frame.getBodyCase()) {
             case HELLO_REPLY -> hello.complete(frame.getHelloReply());
             case RESULT -> {
+                StageClient owner = resultsFor;
+                if (owner != null) {
+                    owner.received(frame); // a routed step's tokens, straight from the last stage
+                    return;
+                }
+                if (frame.getResult().getRouted() && route != 0) {
+                    return; // the stages closed a step whose tokens come (or came) on the result route
+                }
                 Pending p = pending.remove(frame.getResult().getStepId());
                 if (p != null) {
                     p.result().complete(frame.getResult());
@@ -165,6 +206,12 @@ public final class StageClient implements AutoCloseable {
         broken = failure;
         hello.completeExceptionally(new StepFailedException(failure));
         failPending(failure);
+        StageClient owner = resultsFor;
+        if (owner != null && owner.broken == null) {
+            // routed results can no longer arrive: the steps waiting for them fail now, not at their deadline
+            owner.breakWith(Status.UNAVAILABLE.withDescription("the result route from " + peer + " failed: "
+                    + message));
+        }
     }
 
     private void failPending(FrameFailure failure) {

@@ -93,7 +93,8 @@ public final class StageFrames {
     }
 
     /** The input the next stage receives: this stage's output rows with the step's metadata. */
-    public static StageInput forward(StageStep step, int nextLayer, float[] x, int hidden, DType wire) {
+    public static StageInput forward(StageStep step, int nextLayer, float[] x, int hidden, DType wire,
+                                     long resultRoute) {
         ActivationFrame.Builder f = ActivationFrame.newBuilder()
                 .setPlanEpoch(step.planEpoch())
                 .setStepId(step.stepId())
@@ -106,7 +107,7 @@ public final class StageFrames {
             f.addSeqIds(step.seqIds()[i]).addPositions(step.positions()[i]);
         }
         StageInput.Builder in = StageInput.newBuilder().setFrame(f).addAllSampling(step.sampling())
-                .addAllForks(step.forks()).addAllReleaseAfter(step.releaseAfter());
+                .addAllForks(step.forks()).addAllReleaseAfter(step.releaseAfter()).setResultRoute(resultRoute);
         for (int r : step.sampleRows()) {
             in.addSampleRows(r);
         }

@@ -29,6 +29,14 @@ final class PipelineDriver implements AutoCloseable {
                 "first stage at " + firstStage, sent);
     }
 
+    /** Results of later steps come straight from the last stage at {@code lastStage} on route {@code route}. */
+    PipelineDriver routeFrom(String lastStage, String modelDigest, long route) {
+        client.routeResultsFrom(PeerChannels.open(lastStage),
+                new NodeIdentity("coordinator", modelDigest).hello(epoch, NodeRole.NODE_ROLE_COORDINATOR),
+                "last stage at " + lastStage, route);
+        return this;
+    }
+
     /** Bytes the coordinator sent into the pipeline. */
     WireCounters.Snapshot sent() {
         return sent.snapshot();

@@ -111,6 +111,8 @@ public final class ClusterEngine implements AutoCloseable {
     private final AtomicReference<ClusterView> latest = new AtomicReference<>();
     private final AtomicLong epochs = new AtomicLong();
     private final AtomicLong seqIds = new AtomicLong();
+    /** Result routes must not collide with another coordinator's on the same last stage. */
+    private final java.security.SecureRandom routes = new java.security.SecureRandom();
     private final Object changed = new Object();
     /** Touched by the planning thread only. */
     private long plannedVersion = -1;
@@ -175,11 +177,25 @@ public final class ClusterEngine implements AutoCloseable {
         return seqIds.incrementAndGet();
     }
 
-    /** A stage stream to {@code node} of the plan {@code s}. */
-    StageClient openStage(Serving s, NodeId node) {
-        String address = s.addresses().get(node);
-        return StageClient.open(channels.channel(address), self.hello(s.plan().epoch(), NodeRole.NODE_ROLE_COORDINATOR),
-                node + " (" + address + ")", sent);
+    /**
+     * A stream into the pipeline of plan {@code s}: to its first stage, with the results of a pipeline of several
+     * stages routed straight back from the last one (one hop instead of one per stage).
+     */
+    StageClient openPipeline(Serving s) {
+        Hello hello = self.hello(s.plan().epoch(), NodeRole.NODE_ROLE_COORDINATOR);
+        NodeId first = s.plan().stages().getFirst().node();
+        NodeId last = s.plan().stages().getLast().node();
+        StageClient c = StageClient.open(channels.channel(s.addresses().get(first)), hello,
+                first + " (" + s.addresses().get(first) + ")", sent);
+        if (!last.equals(first)) {
+            long route;
+            do {
+                route = routes.nextLong();
+            } while (route == 0);
+            c.routeResultsFrom(channels.channel(s.addresses().get(last)), hello,
+                    last + " (" + s.addresses().get(last) + ")", route);
+        }
+        return c;
     }
 
     /** Waits up to {@code timeout} for the engine to stop serving {@code s}; true when it has. */

@@ -1,6 +1,5 @@
 package dev.herd.coordinator.cluster;
 
-import dev.herd.coordinator.plan.Stage;
 import dev.herd.coordinator.scheduler.ModelRestartedException;
 import dev.herd.coordinator.scheduler.ModelRunner;
 import dev.herd.coordinator.scheduler.ModelSequence;
@@ -289,8 +288,7 @@ final class ClusterModelRunner implements ModelRunner {
             closeClient();
         }
         if (client == null) {
-            Stage first = s.plan().stages().getFirst();
-            client = engine.openStage(s, first.node());
+            client = engine.openPipeline(s);
             bound = s;
         }
         return client;

@@ -114,7 +114,16 @@ final class Samples {
     }
 
     static StepResult stepResult() {
-        return StepResult.newBuilder().setPlanEpoch(7).setStepId(99).addTokens(sampledToken()).build();
+        // a routed answer carries no tokens; both are set here only so that the round trip covers every field
+        return StepResult.newBuilder().setPlanEpoch(7).setStepId(99).addTokens(sampledToken()).setRouted(true).build();
+    }
+
+    static ResultRoute resultRoute() {
+        return ResultRoute.newBuilder().setRoute(0x5eed_cafe_f00dL).build();
+    }
+
+    static StageTimes stageTimes() {
+        return StageTimes.newBuilder().setSteps(1200).setQueuedNanos(61_000_000L).setRunNanos(7_800_000_000L).build();
     }
 
     static StageInput stageInput() {
@@ -125,6 +134,7 @@ final class Samples {
                 .addSampling(sequenceSampling())
                 .addForks(sequenceFork())
                 .addReleaseAfter(11)
+                .setResultRoute(0x5eed_cafe_f00dL)
                 .build();
     }
 
@@ -181,7 +191,8 @@ final class Samples {
     }
 
     static ReleaseRequest releaseRequest() {
-        return ReleaseRequest.newBuilder().setHello(hello()).addAllSeqIds(List.of(11L, 12L)).build();
+        return ReleaseRequest.newBuilder().setHello(hello()).addAllSeqIds(List.of(11L, 12L)).setAllSequences(true)
+                .build();
     }
 
     static ReleaseReply releaseReply() {
@@ -215,6 +226,7 @@ final class Samples {
                 .setActiveSequences(17)
                 .setWeights(weightCounters())
                 .setWire(wireBytes())
+                .setStageTimes(stageTimes())
                 .build();
     }
 
@@ -308,6 +320,8 @@ final class Samples {
                 tokenLogprob(),
                 sampledToken(),
                 stepResult(),
+                resultRoute(),
+                stageTimes(),
                 stageInput(),
                 sequenceFork(),
                 StageFrame.newBuilder().setHello(hello()).build(),
@@ -315,6 +329,7 @@ final class Samples {
                 StageFrame.newBuilder().setInput(stageInput()).build(),
                 StageFrame.newBuilder().setResult(stepResult()).build(),
                 StageFrame.newBuilder().setFailure(failure()).build(),
+                StageFrame.newBuilder().setRoute(resultRoute()).build(),
                 ExpertRequest.newBuilder().setHello(hello()).build(),
                 ExpertRequest.newBuilder().setFrame(expertFrame()).build(),
                 ExpertResponse.newBuilder().setHelloReply(refusal()).build(),
