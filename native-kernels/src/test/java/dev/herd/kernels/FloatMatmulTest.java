@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Products with float weights (F32, F16, BF16), which the kernels compute in register tiles of several weight rows
- * by several activation rows (AVX-512 4 x 6, AVX2 3 x 4, portable 1 x 4, and 4 weight rows for a lone activation
+ * by several activation rows (AVX-512 4 x 6, AVX2 3 x 4, portable 1 x 4, and 8 weight rows for a lone activation
  * row), on every kernel level this CPU runs:
  * <ul>
  *   <li>against {@link ReferenceBackend} for every activation row count from 1 to 70, so every partial tile of
