@@ -29,7 +29,9 @@ import java.util.concurrent.TimeUnit;
  * weight), where the interesting figure is GB/s of weight bytes next to the machine's triad bandwidth;
  * with {@code -p n=32} and up, prefill- or expert-shaped, where it is GMAC/s. The product cycles over
  * enough copies of the weight (at least 512 MiB) that none is still in a cache when it comes round again;
- * {@code -p repack=false} multiplies them in the file's layout instead of the kernels' repacked one.
+ * {@code -p repack=false} multiplies them in the file's layout instead of the kernels' repacked one. Float
+ * weights batch through register tiles: {@code -p type=F32,F16,BF16 -p n=1,8,32 -p threads=1} shows what a
+ * batch of rows gains over one.
  *
  * <p>Run through {@code ops/bench/kernels.sh} (or this class's {@code main}, which takes JMH's options
  * and prints the GB/s table after JMH's own); it is never part of the build's tests. The machine's
@@ -44,7 +46,7 @@ import java.util.concurrent.TimeUnit;
 public class MatmulBenchmark {
     private static final long WORKING_SET = 512L << 20;
 
-    @Param({"Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16"})
+    @Param({"Q8_0", "Q4_0", "Q4_K", "Q6_K", "F16", "BF16", "F32"})
     public DType type;
 
     @Param({"1", "2"})
