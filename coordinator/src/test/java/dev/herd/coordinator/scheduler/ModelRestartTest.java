@@ -47,21 +47,25 @@ class ModelRestartTest {
     }
 
     /**
-     * The local model, restarting at one chosen step: that step throws, every sequence opened before becomes
+     * The local model, restarting at one chosen step counted from when every request's sequences are open (so
+     * that all were accepted before it restarts, however slowly the test submits them): that step throws, every sequence opened before becomes
      * unusable (stepping it fails the test), and the model reports itself unavailable for a while.
      */
     private static final class RestartingRunner implements ModelRunner {
         private final ModelRunner local = ModelRunner.local(model.transformer);
         private final int restartAtStep;
+        private final int sequences;
         private final long unavailableNanos;
+        private int opened;
         private final Set<ModelSequence> lost = new HashSet<>();
         private final List<ModelSequence> open = new ArrayList<>();
         private int steps;
         private volatile long availableAt;
         volatile boolean restarted;
 
-        RestartingRunner(int restartAtStep, Duration unavailable) {
+        RestartingRunner(int restartAtStep, int sequences, Duration unavailable) {
             this.restartAtStep = restartAtStep;
+            this.sequences = sequences;
             this.unavailableNanos = unavailable.toNanos();
         }
 
@@ -69,6 +73,7 @@ class ModelRestartTest {
         public ModelSequence open(SamplingParams params, long seed, int[] history, int promptLength) {
             ModelSequence s = local.open(params, seed, history, promptLength);
             open.add(s);
+            opened++;
             return s;
         }
 
@@ -79,7 +84,7 @@ class ModelRestartTest {
                     throw new AssertionError("a sequence lost in the restart was stepped again");
                 }
             }
-            if (++steps == restartAtStep) {
+            if (opened >= sequences && ++steps == restartAtStep) {
                 lost.addAll(open);
                 open.clear();
                 restarted = true;
@@ -149,7 +154,8 @@ class ModelRestartTest {
         try (Scheduler s = scheduler(ModelRunner.local(model.transformer), Duration.ofSeconds(10))) {
             undisturbed = run(s, requests);
         }
-        RestartingRunner runner = new RestartingRunner(5, Duration.ofSeconds(1));
+        RestartingRunner runner = new RestartingRunner(5, requests.stream().mapToInt(GenerationRequest::n).sum(),
+                Duration.ofSeconds(1));
         try (Scheduler s = scheduler(runner, Duration.ofSeconds(10))) {
             List<CollectingSink> disturbed = new ArrayList<>();
             for (GenerationRequest r : requests) {
@@ -181,7 +187,7 @@ class ModelRestartTest {
 
     @Test
     void requestsFailWithTheReasonWhenTheModelStaysUnavailable() throws Exception {
-        RestartingRunner runner = new RestartingRunner(2, Duration.ofHours(1));
+        RestartingRunner runner = new RestartingRunner(2, 1, Duration.ofHours(1));
         try (Scheduler s = scheduler(runner, Duration.ofMillis(400))) {
             CollectingSink sink = new CollectingSink(1);
             s.submit(requests().getFirst(), sink);
