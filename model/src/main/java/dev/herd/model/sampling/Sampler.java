@@ -177,7 +177,7 @@ public final class Sampler {
         // unnormalised softmax at the temperature, over the candidates (in value order when sorted)
         double total = 0;
         for (int i = 0; i < m; i++) {
-            double p = Math.exp((x[ids == null ? i : ids[i]] - max) * invT);
+            double p = Exp.nonPositive((x[ids == null ? i : ids[i]] - max) * invT);
             probs[i] = p;
             total += p;
         }
