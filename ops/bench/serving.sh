@@ -100,8 +100,9 @@ echo "# machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc
 echo "# model: generated, make-test-model $model_args, F32 GGUF"
 grep -h 'loaded in\|herd cluster: epoch' "$work/serve.log" | sed 's/^/# /' || true
 if [ "$nodes" -gt 0 ]; then echo "# $nodes shard node processes on loopback, --threads $threads each"; fi
-# warm-up (JIT, buffers), not reported
-node "$root/ops/bench/serving-load.mjs" --url "$base" --model bench --concurrency 4 --requests 8 --max-tokens 16 \
+# warm-up (JIT, buffers), not reported: enough steps that the single-request level is not measured half
+# interpreted (with 8 short requests it was, and ran at two thirds of its steady speed on the small model)
+node "$root/ops/bench/serving-load.mjs" --url "$base" --model bench --concurrency 8 --requests 32 --max-tokens 32 \
   --prompt-words "$prompt_words" --json >/dev/null
 echo "# load: streamed /v1/completions, $prompt_words-word prompts, max_tokens $max_tokens, temperature 0.8"
 for c in $levels; do
