@@ -152,7 +152,7 @@ final class ServingOptions {
                     System.currentTimeMillis() / 1000));
             long kvBytes = settings.kvTokens() * config.numLayers() * config.kvDim() * 2L * Float.BYTES;
             out.printf("%s: %s loaded in %.1f s (%s, %d layers, context %d, %s); KV budget %d blocks of %d tokens"
-                            + " (%d tokens, up to %.1f MiB); %d tokens per step%n", command, name,
+                            + " (%d tokens, %.1f MiB of keys and values); %d tokens per step%n", command, name,
                     (System.nanoTime() - start) / 1e9, config.arch(), config.numLayers(), context, loaded.where(),
                     settings.kvBlocks(), blockSize, settings.kvTokens(), kvBytes / (1024.0 * 1024.0), maxBatchTokens);
         } catch (Exception e) {

@@ -35,8 +35,9 @@ import java.util.function.Consumer;
  * far; a draw depends only on the seed, the position and the history, so the tokens that come out are the same).
  * A model that loses every sequence's state ({@link ModelRestartedException}: a cluster switched plans) has every
  * running sequence recomputed the same way, and while the model cannot run steps at all, accepted requests wait
- * (up to {@link SchedulerSettings#maxUnavailable()}) and new ones are refused. Prefix caching is not done: every
- * sequence prefills its own prompt, also the n choices of one request.
+ * (up to {@link SchedulerSettings#maxUnavailable()}) and new ones are refused. Prefix caching: a sequence whose
+ * prompt starts with full blocks another open or retained sequence computed starts from them ({@link PrefixIndex},
+ * {@link ModelRunner#openFrom}) instead of prefilling them again.
  *
  * <p>Thread model: {@link #submit} and {@link RequestHandle#cancel} are safe from any thread and never block (an
  * event loop calls them); everything else happens on the scheduler thread, which calls the sinks.
