@@ -6,6 +6,7 @@ import dev.herd.model.weights.ModelFormatException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * Finds a model's chat template where Hugging Face keeps it: {@code chat_template.jinja} next to the tokenizer
@@ -17,6 +18,20 @@ public final class ChatTemplates {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private ChatTemplates() {}
+
+  /**
+   * The template of a Hugging Face model directory if it has one (any of the places {@link #fromModelDirectory}
+   * reads), else empty: a base model without a chat template is served for completions only.
+   */
+  public static Optional<ChatTemplate> find(Path dir) {
+    Path config = dir.resolve("tokenizer_config.json");
+    boolean inConfig = Files.exists(config) && readJson(config).hasNonNull("chat_template");
+    if (Files.exists(dir.resolve("chat_template.jinja")) || Files.exists(dir.resolve("chat_template.json"))
+        || inConfig) {
+      return Optional.of(fromModelDirectory(dir));
+    }
+    return Optional.empty();
+  }
 
   /** The template of a Hugging Face model directory, with BOS/EOS from its {@code tokenizer_config.json}. */
   public static ChatTemplate fromModelDirectory(Path dir) {

@@ -27,10 +27,7 @@ public record ModelBundle(ModelFiles files, Tokenizer tokenizer, Optional<ChatTe
         try {
             if (files.format() == CheckpointFormat.HUGGING_FACE) {
                 BpeTokenizer tok = Tokenizers.fromHuggingFaceDirectory(path);
-                // the tokenizer loader has already looked in every place a template can be
-                Optional<ChatTemplate> template = tok.config().chatTemplate() == null ? Optional.empty()
-                        : Optional.of(ChatTemplates.fromModelDirectory(path));
-                return new ModelBundle(files, tok, template);
+                return new ModelBundle(files, tok, ChatTemplates.find(path));
             }
             GgufFile g = files.gguf();
             GgufVocabulary vocab = ggufVocabulary(g);

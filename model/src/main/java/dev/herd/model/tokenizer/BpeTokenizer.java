@@ -50,30 +50,6 @@ public final class BpeTokenizer implements Tokenizer {
         this.config = config;
     }
 
-    /** The same tokenizer with the configuration's chat template replaced. */
-    BpeTokenizer withChatTemplate(String template) {
-        TokenizerConfig c = config;
-        return new BpeTokenizer(this, new TokenizerConfig(c.addBosToken(), c.addEosToken(), c.bosToken(), c.eosToken(),
-                c.padToken(), c.unkToken(), c.tokenizerClass(), template, c.chatTemplates()));
-    }
-
-    private BpeTokenizer(BpeTokenizer other, TokenizerConfig config) {
-        this.added = other.added;
-        this.addedByContent.putAll(other.addedByContent);
-        this.normalizer = other.normalizer;
-        this.preTokenizer = other.preTokenizer;
-        this.model = other.model;
-        this.prefix = other.prefix;
-        this.suffix = other.suffix;
-        this.decoder = other.decoder;
-        this.streamingProfile = other.streamingProfile;
-        this.bosId = other.bosId;
-        this.eosId = other.eosId;
-        this.vocabSize = other.vocabSize;
-        this.addedDecodingText.putAll(other.addedDecodingText);
-        this.config = config;
-    }
-
     /**
      * What the tokenizer's configuration said: tokenizer_config.json for Hugging Face files (empty without
      * one), the GGUF keys for GGUF vocabularies.

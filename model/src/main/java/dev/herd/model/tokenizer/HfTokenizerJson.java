@@ -387,27 +387,6 @@ final class HfTokenizerJson {
         };
     }
 
-    /** The template of chat_template.jinja, or of chat_template.json's "chat_template", or null. */
-    static String chatTemplateFile(Path directory) {
-        Path jinja = directory.resolve("chat_template.jinja");
-        Path json = directory.resolve("chat_template.json");
-        try {
-            if (Files.isRegularFile(jinja)) {
-                return Files.readString(jinja);
-            }
-            if (Files.isRegularFile(json)) {
-                JsonNode t = readJson(json).path("chat_template");
-                if (!t.isTextual()) {
-                    throw new ModelFormatException(json + ": chat_template: missing or not a string");
-                }
-                return t.asText();
-            }
-        } catch (IOException e) {
-            throw new ModelFormatException(jinja + ": cannot read: " + e.getMessage(), e);
-        }
-        return null;
-    }
-
     private static TokenizerConfig readConfig(Path path, JsonNode c) {
         if (!c.isObject()) {
             throw new ModelFormatException(path + ": not a JSON object");

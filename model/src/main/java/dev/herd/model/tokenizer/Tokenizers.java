@@ -10,8 +10,8 @@ public final class Tokenizers {
 
     /**
      * Loads {@code tokenizer.json} from a model directory, with {@code tokenizer_config.json} beside it when
-     * present (it decides BOS for some models and carries the chat template; a {@code chat_template.jinja} or
-     * {@code chat_template.json} beside it supplies the template when the config has none).
+     * present (it decides BOS for some models). The chat template is not the tokenizer's business:
+     * {@code dev.herd.model.chat.ChatTemplates} finds it, in the order transformers reads it.
      *
      * @throws dev.herd.model.weights.ModelFormatException naming the file and field when something is
      *         missing, malformed or of a kind not supported
@@ -22,15 +22,7 @@ public final class Tokenizers {
             throw new dev.herd.model.weights.ModelFormatException(json + ": no such file");
         }
         Path config = directory.resolve("tokenizer_config.json");
-        BpeTokenizer tokenizer = HfTokenizerJson.load(json, Files.isRegularFile(config) ? config : null);
-        if (tokenizer.config().chatTemplate() == null) {
-            // newer transformers save the template beside the config instead of inside it
-            String template = HfTokenizerJson.chatTemplateFile(directory);
-            if (template != null) {
-                return tokenizer.withChatTemplate(template);
-            }
-        }
-        return tokenizer;
+        return HfTokenizerJson.load(json, Files.isRegularFile(config) ? config : null);
     }
 
     /** @param tokenizerConfigJson may be null */

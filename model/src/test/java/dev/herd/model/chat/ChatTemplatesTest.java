@@ -72,6 +72,15 @@ class ChatTemplatesTest {
   }
 
   @Test
+  void findIsEmptyOnlyWhereNoPlaceHoldsATemplate() throws IOException {
+    write("tokenizer_config.json", "{\"eos_token\": \"<E>\"}");
+    assertTrue(ChatTemplates.find(dir).isEmpty(), "a base model: no template anywhere");
+    write("chat_template.jinja", "{{ jinja }}");
+    assertEquals("{{ jinja }}", ChatTemplates.find(dir).orElseThrow().source(),
+        "the file beside a config without a template");
+  }
+
+  @Test
   void modelDirectoryPrefersChatTemplateJinjaThenJsonThenTokenizerConfig() throws IOException {
     write("tokenizer_config.json", "{\"chat_template\": \"from config\", \"eos_token\": \"<E>\"}");
     assertEquals("from config", ChatTemplates.fromModelDirectory(dir).source());

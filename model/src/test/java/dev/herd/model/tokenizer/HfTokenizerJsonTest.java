@@ -69,20 +69,6 @@ class HfTokenizerJsonTest {
     }
 
     @Test
-    void chatTemplateFileBesideTheConfigIsRead() throws IOException {
-        TinyTokenizers.JSON.writeValue(dir.resolve("tokenizer.json").toFile(), TinyTokenizers.byteLevel(new String[0]));
-        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"a\"}");
-        assertNull(Tokenizers.fromHuggingFaceDirectory(dir).config().chatTemplate());
-        Files.writeString(dir.resolve("chat_template.json"), "{\"chat_template\": \"{{ json }}\"}");
-        assertEquals("{{ json }}", Tokenizers.fromHuggingFaceDirectory(dir).config().chatTemplate());
-        Files.writeString(dir.resolve("chat_template.jinja"), "{{ jinja }}");
-        BpeTokenizer t = Tokenizers.fromHuggingFaceDirectory(dir);
-        assertEquals("{{ jinja }}", t.config().chatTemplate());
-        assertEquals('a', t.eosId());
-        assertArrayEquals(new int[] {'h', 'i'}, t.encode("hi", true));
-    }
-
-    @Test
     void unsupportedOrBrokenFilesNameTheFileAndField() throws IOException {
         ObjectNode unigram = TinyTokenizers.byteLevel(new String[0]);
         ((ObjectNode) unigram.path("model")).put("type", "Unigram");
