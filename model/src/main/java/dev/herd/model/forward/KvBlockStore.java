@@ -19,10 +19,12 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
  * the same index of the value memory; a block's rows of all layers are one contiguous run, so copying a
  * block is one copy.
  *
- * <p>A {@linkplain #bounded bounded} store allocates its whole capacity up front (the KV memory budget) and
- * refuses to go beyond it with {@link KvStoreFullException}. A {@linkplain #growable growable} one starts small
- * and doubles when full, copying its blocks into a new allocation (block ids stay valid), for callers without a
- * budget; it must be used from one thread at a time while it may grow, since growing frees the old memory.
+ * <p>A store grows when full by doubling, copying its blocks into a new allocation (block ids stay valid); it
+ * must be used from one thread at a time while it may grow, since growing frees the old memory. A
+ * {@linkplain #bounded bounded} store never grows beyond its budget (the KV memory budget, in blocks) and then
+ * refuses with {@link KvStoreFullException}; it starts at up to {@value #BOUNDED_INITIAL_BLOCKS} blocks, so a
+ * generous budget (a server's default is four full contexts, tens of GB for a large model) costs memory only
+ * once it is used. A {@linkplain #growable growable} one has no bound, for callers without a budget.
  * Closing a store frees its memory; caches over it must not be used after that.
  *
  * <p>Allocation, reference counts and closing are synchronised, so sequences may be released from another
@@ -32,13 +34,17 @@ public final class KvBlockStore implements AutoCloseable {
     /** Positions per block where nothing else says: the scheduler's default block size. */
     public static final int DEFAULT_BLOCK_TOKENS = 16;
     private static final int GROWABLE_INITIAL_BLOCKS = 4;
+    private static final int BOUNDED_INITIAL_BLOCKS = 64;
+    /** No store grows beyond this many blocks (its block arrays are Java arrays). */
+    private static final int MAX_BLOCKS = Integer.MAX_VALUE / 2;
     private static final long ALIGN = 64;
 
     private final int kvDim;
     private final int firstLayer;
     private final int layers;
     private final int blockTokens;
-    private final boolean growable;
+    /** The most blocks this store may hold: its budget, or {@link #MAX_BLOCKS} for a growable one. */
+    private final int limit;
     /** Floats of one block: all layers' rows. */
     private final long blockFloats;
 
@@ -65,16 +71,16 @@ public final class KvBlockStore implements AutoCloseable {
         this.firstLayer = firstLayer;
         this.layers = endLayer - firstLayer;
         this.blockTokens = blockTokens;
-        this.growable = growable;
+        this.limit = growable ? MAX_BLOCKS : capacity;
         this.closesWhenUnused = closesWhenUnused;
         this.blockFloats = (long) layers * blockTokens * kvDim;
-        allocateStorage(capacity, 0);
+        allocateStorage(growable ? capacity : Math.min(capacity, BOUNDED_INITIAL_BLOCKS), 0);
     }
 
     /**
-     * A store of {@code capacityBlocks} blocks of {@code blockTokens} positions for layers
-     * {@code [firstLayer, endLayer)} of rows of {@code kvDim} floats, allocated now: {@link #bytes()} of native
-     * memory.
+     * A store of at most {@code capacityBlocks} blocks of {@code blockTokens} positions for layers
+     * {@code [firstLayer, endLayer)} of rows of {@code kvDim} floats; {@link #bytes()} tells the native memory it
+     * holds now.
      */
     public static KvBlockStore bounded(int kvDim, int firstLayer, int endLayer, int blockTokens, int capacityBlocks) {
         return new KvBlockStore(kvDim, firstLayer, endLayer, blockTokens, capacityBlocks, false, false);
@@ -153,13 +159,10 @@ public final class KvBlockStore implements AutoCloseable {
     public synchronized int allocate() {
         checkOpen();
         if (freeCount == 0) {
-            if (!growable) {
+            if (capacity >= limit) {
                 throw new KvStoreFullException(capacity, blockTokens);
             }
-            if (capacity > Integer.MAX_VALUE / 2) {
-                throw new KvStoreFullException(capacity, blockTokens);
-            }
-            allocateStorage(2 * capacity, capacity);
+            allocateStorage((int) Math.min(2L * capacity, limit), capacity);
         }
         int b = free[--freeCount];
         refs[b] = 1;
@@ -214,7 +217,12 @@ public final class KvBlockStore implements AutoCloseable {
         return freeCount;
     }
 
-    /** Blocks the store holds now (a growable store's grows). */
+    /** The most blocks the store may hold: its budget (a growable store's is practically unbounded). */
+    public int limit() {
+        return limit;
+    }
+
+    /** Blocks the store holds now (it grows up to {@link #limit()} as blocks are needed). */
     public synchronized int capacity() {
         return capacity;
     }
@@ -233,7 +241,7 @@ public final class KvBlockStore implements AutoCloseable {
     }
 
     public boolean growable() {
-        return growable;
+        return limit == MAX_BLOCKS;
     }
 
     /** Whether layer {@code layer} of the model has rows in this store. */
@@ -297,6 +305,6 @@ public final class KvBlockStore implements AutoCloseable {
     public synchronized String toString() {
         return "KV store: " + (capacity - freeCount) + " of " + capacity + " blocks of " + blockTokens
                 + " positions used, layers [" + firstLayer + ", " + (firstLayer + layers) + ")"
-                + (growable ? ", growable" : "");
+                + (limit == MAX_BLOCKS ? ", growable" : ", budget " + limit + " blocks");
     }
 }

@@ -65,9 +65,28 @@ class KvBlockStoreTest {
     }
 
     @Test
+    void aLargeBudgetIsHeldOnlyAsBlocksAreUsed() {
+        try (KvBlockStore store = KvBlockStore.bounded(KV, 0, LAYERS, 16, 200)) {
+            assertEquals(200, store.limit());
+            assertEquals(64, store.capacity(), "starts small");
+            long perBlock = 2L * LAYERS * 16 * KV * Float.BYTES;
+            assertEquals(64 * perBlock, store.bytes());
+            Set<Integer> ids = new HashSet<>();
+            for (int i = 0; i < 200; i++) {
+                ids.add(store.allocate());
+            }
+            assertEquals(200, ids.size(), "distinct blocks");
+            assertEquals(200, store.capacity(), "grew to the budget, not beyond: 64, 128, 200");
+            assertEquals(200 * perBlock, store.bytes());
+            KvStoreFullException full = assertThrows(KvStoreFullException.class, store::allocate);
+            assertEquals(200, full.capacity());
+        }
+    }
+
+    @Test
     void allocatesDistinctBlocksUpToCapacityThenRefusesClearly() {
         try (KvBlockStore store = KvBlockStore.bounded(KV, 0, LAYERS, 16, 4)) {
-            assertEquals(2L * 4 * LAYERS * 16 * KV * Float.BYTES, store.bytes(), "allocated up front");
+            assertEquals(2L * 4 * LAYERS * 16 * KV * Float.BYTES, store.bytes(), "a small budget is held whole from the start");
             Set<Integer> ids = new HashSet<>();
             for (int i = 0; i < 4; i++) {
                 ids.add(store.allocate());
