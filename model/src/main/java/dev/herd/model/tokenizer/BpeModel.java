@@ -20,8 +20,7 @@ final class BpeModel implements TokenModel {
     private static final int CACHE_CAPACITY = 20_000;
     private static final int CACHE_MAX_PIECE = 256;
 
-    private final Map<String, Integer> vocab;
-    private final String[] idToToken;
+    private final TokenVocabulary vocab;
     private final LongLongMap merges;
     private final boolean byteFallback;
     private final int unkId;
@@ -40,18 +39,7 @@ final class BpeModel implements TokenModel {
      */
     BpeModel(Map<String, Integer> vocab, List<String[]> merges, String unkToken, boolean byteFallback, boolean fuseUnk,
              boolean ignoreMerges, String continuingSubwordPrefix, String endOfWordSuffix, String where) {
-        this.vocab = vocab; // owned from here on: the loaders build it for this model alone
-        int max = -1;
-        for (int id : vocab.values()) {
-            if (id < 0) {
-                throw new dev.herd.model.weights.ModelFormatException(where + ": negative token id " + id);
-            }
-            max = Math.max(max, id);
-        }
-        idToToken = new String[max + 1];
-        for (Map.Entry<String, Integer> e : vocab.entrySet()) {
-            idToToken[e.getValue()] = e.getKey();
-        }
+        this.vocab = TokenVocabulary.of(vocab, where); // owned from here on: the loaders build it for this model alone
         this.byteFallback = byteFallback;
         this.fuseUnk = fuseUnk;
         this.ignoreMerges = ignoreMerges;
@@ -59,7 +47,7 @@ final class BpeModel implements TokenModel {
                 ? null : continuingSubwordPrefix;
         this.endOfWordSuffix = endOfWordSuffix == null || endOfWordSuffix.isEmpty() ? null : endOfWordSuffix;
         if (unkToken != null) {
-            Integer id = vocab.get(unkToken);
+            Integer id = this.vocab.find(unkToken);
             if (id == null) {
                 throw new dev.herd.model.weights.ModelFormatException(
                         where + ": model.unk_token '" + unkToken + "' is not in the vocabulary");
@@ -72,11 +60,11 @@ final class BpeModel implements TokenModel {
         String prefix = this.continuingSubwordPrefix == null ? "" : this.continuingSubwordPrefix;
         for (int rank = 0; rank < merges.size(); rank++) {
             String[] pair = merges.get(rank);
-            Integer a = vocab.get(pair[0]);
-            Integer b = vocab.get(pair[1]);
+            Integer a = this.vocab.find(pair[0]);
+            Integer b = this.vocab.find(pair[1]);
             String mergedText = pair[0] + (prefix.isEmpty() ? pair[1] : pair[1].substring(
                     pair[1].startsWith(prefix) ? prefix.length() : 0));
-            Integer merged = vocab.get(mergedText);
+            Integer merged = this.vocab.find(mergedText);
             if (a == null || b == null || merged == null) {
                 throw new dev.herd.model.weights.ModelFormatException(where + ": merge " + rank + " ('" + pair[0]
                         + "' '" + pair[1] + "') names a token missing from the vocabulary");
@@ -86,7 +74,7 @@ final class BpeModel implements TokenModel {
         Arrays.fill(smallCharIds, -2);
         byteFallbackIds = new int[256];
         for (int b = 0; b < 256; b++) {
-            Integer id = vocab.get(String.format("<0x%02X>", b));
+            Integer id = this.vocab.find(String.format("<0x%02X>", b));
             byteFallbackIds[b] = id == null ? -1 : id;
         }
     }
@@ -96,19 +84,8 @@ final class BpeModel implements TokenModel {
     }
 
     @Override
-    public int tokenId(String token) {
-        Integer id = vocab.get(token);
-        return id == null ? -1 : id;
-    }
-
-    @Override
-    public String tokenText(int id) {
-        return id >= 0 && id < idToToken.length ? idToToken[id] : null;
-    }
-
-    @Override
-    public int size() {
-        return idToToken.length;
+    public TokenVocabulary vocabulary() {
+        return vocab;
     }
 
     @Override
@@ -117,7 +94,7 @@ final class BpeModel implements TokenModel {
             return;
         }
         if (ignoreMerges) {
-            Integer whole = vocab.get(piece);
+            Integer whole = vocab.find(piece);
             if (whole != null) {
                 out.add(whole);
                 return;
@@ -144,7 +121,7 @@ final class BpeModel implements TokenModel {
             if (c < smallCharIds.length) {
                 int cached = smallCharIds[c];
                 if (cached == -2) {
-                    Integer id = vocab.get(String.valueOf(c));
+                    Integer id = vocab.find(String.valueOf(c));
                     cached = id == null ? -1 : id;
                     smallCharIds[c] = cached;
                 }
@@ -158,7 +135,7 @@ final class BpeModel implements TokenModel {
         if (last && endOfWordSuffix != null) {
             s = s + endOfWordSuffix;
         }
-        Integer id = vocab.get(s);
+        Integer id = vocab.find(s);
         return id == null ? -1 : id;
     }
 

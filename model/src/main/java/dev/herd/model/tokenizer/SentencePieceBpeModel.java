@@ -2,9 +2,7 @@ package dev.herd.model.tokenizer;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.PriorityQueue;
 
 /**
@@ -17,8 +15,7 @@ import java.util.PriorityQueue;
  * <p>The piece this model sees already has spaces written as "▁" and, where configured, a leading "▁".
  */
 final class SentencePieceBpeModel implements TokenModel {
-    private final Map<String, Integer> vocab;
-    private final String[] idToToken;
+    private final TokenVocabulary vocab;
     private final float[] scores;
     private final int[] byteIds = new int[256];
     private final int unkId;
@@ -29,36 +26,21 @@ final class SentencePieceBpeModel implements TokenModel {
             throw new dev.herd.model.weights.ModelFormatException(
                     where + ": " + scores.length + " scores for " + tokens.size() + " tokens");
         }
-        this.vocab = new HashMap<>(tokens.size() * 2);
-        this.idToToken = tokens.toArray(new String[0]);
+        this.vocab = TokenVocabulary.of(tokens);
         this.scores = Arrays.copyOf(scores, tokens.size());
         this.unkId = unkId;
-        for (int i = 0; i < idToToken.length; i++) {
-            vocab.putIfAbsent(idToToken[i], i);
-        }
         for (int b = 0; b < 256; b++) {
-            Integer id = vocab.get(String.format("<0x%02X>", b));
+            Integer id = vocab.find(String.format("<0x%02X>", b));
             if (id == null) {
-                id = vocab.get(new String(new byte[] {(byte) b}, StandardCharsets.ISO_8859_1));
+                id = vocab.find(new String(new byte[] {(byte) b}, StandardCharsets.ISO_8859_1));
             }
             byteIds[b] = id == null ? -1 : id;
         }
     }
 
     @Override
-    public int tokenId(String token) {
-        Integer id = vocab.get(token);
-        return id == null ? -1 : id;
-    }
-
-    @Override
-    public String tokenText(int id) {
-        return id >= 0 && id < idToToken.length ? idToToken[id] : null;
-    }
-
-    @Override
-    public int size() {
-        return idToToken.length;
+    public TokenVocabulary vocabulary() {
+        return vocab;
     }
 
     /** A candidate merge of the symbols at left and right, valid while their lengths still add up to size. */
@@ -110,7 +92,7 @@ final class SentencePieceBpeModel implements TokenModel {
         }
         for (int i = 0; i != -1; i = next[i]) {
             String symbol = text.substring(start[i], start[i] + len[i]);
-            Integer id = vocab.get(symbol);
+            Integer id = vocab.find(symbol);
             if (id != null) {
                 out.add(id);
             } else {
@@ -139,7 +121,7 @@ final class SentencePieceBpeModel implements TokenModel {
             return;
         }
         int size = len[left] + len[right];
-        Integer id = vocab.get(text.substring(start[left], start[left] + size));
+        Integer id = vocab.find(text.substring(start[left], start[left] + size));
         if (id == null) {
             return;
         }

@@ -4,12 +4,20 @@ package dev.herd.model.tokenizer;
 sealed interface TokenModel permits BpeModel, SentencePieceBpeModel {
     void tokenize(String piece, IntArrayBuilder out);
 
+    TokenVocabulary vocabulary();
+
     /** The id of a vocabulary entry, or -1. */
-    int tokenId(String token);
+    default int tokenId(String token) {
+        return vocabulary().id(token);
+    }
 
     /** The vocabulary entry of an id, or null. */
-    String tokenText(int id);
+    default String tokenText(int id) {
+        return vocabulary().entry(id);
+    }
 
     /** One more than the largest id. */
-    int size();
+    default int size() {
+        return vocabulary().size();
+    }
 }
