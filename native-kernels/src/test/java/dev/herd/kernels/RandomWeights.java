@@ -11,18 +11,17 @@ import java.util.Random;
  * scale is uniformly random, so all bit patterns of a layout are exercised (including int8 -128 and
  * 6-bit scales of 63), while f16 block scales are kept small and finite.
  */
-final class RandomWeights {
+public final class RandomWeights {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private RandomWeights() {
     }
 
-    static Tensor matrix(String name, DType type, int rows, int cols, long seed, Arena arena) {
+    public static Tensor matrix(String name, DType type, long rows, long cols, long seed, Arena arena) {
         Random rnd = new Random(seed);
-        long bytes = type.byteSize((long) rows * cols);
-        MemorySegment s = arena.allocate(bytes, 64);
-        long blocks = (long) rows * cols / type.blockSize();
+        MemorySegment s = arena.allocate(type.byteSize(rows * cols), 64);
+        long blocks = rows * cols / type.blockSize();
         for (long b = 0; b < blocks; b++) {
             long p = b * type.blockBytes();
             switch (type) {
@@ -51,7 +50,7 @@ final class RandomWeights {
         Tensor scale = null;
         if (type == DType.F8_E4M3) {
             MemorySegment sc = arena.allocate(4L * rows, 4);
-            for (int r = 0; r < rows; r++) {
+            for (long r = 0; r < rows; r++) {
                 sc.set(F32, 4L * r, 0.01f + rnd.nextFloat() * 0.05f);
             }
             scale = new Tensor(name + ".scale", DType.F32, new long[] {rows, 1}, sc);
@@ -59,7 +58,7 @@ final class RandomWeights {
         return new Tensor(name, type, new long[] {rows, cols}, s, scale);
     }
 
-    static float[] gaussian(int n, double sd, long seed) {
+    public static float[] gaussian(int n, double sd, long seed) {
         Random rnd = new Random(seed);
         float[] x = new float[n];
         for (int i = 0; i < n; i++) {

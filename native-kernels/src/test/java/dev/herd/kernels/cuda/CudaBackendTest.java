@@ -1,9 +1,10 @@
 package dev.herd.kernels.cuda;
 
 import dev.herd.kernels.AttentionParams;
-import dev.herd.kernels.PagedKv;
 import dev.herd.kernels.Backend;
 import dev.herd.kernels.DType;
+import dev.herd.kernels.PagedKv;
+import dev.herd.kernels.RandomWeights;
 import dev.herd.kernels.ReferenceBackend;
 import dev.herd.kernels.RopeStyle;
 import dev.herd.kernels.Tensor;
@@ -109,8 +110,8 @@ class CudaBackendTest {
                         long seed = 31L * out + 7L * in + n + t.ordinal() * 1000L;
                         tests.add(DynamicTest.dynamicTest("matmul " + t + " out=" + out + " in=" + in + " n=" + n, () -> {
                             CudaBackend cuda = CudaTestSupport.backend();
-                            Tensor w = TestWeights.matrix("w", t, out, in, seed, arena);
-                            float[] x = TestWeights.gaussian(n * in, 1.0, seed + 1);
+                            Tensor w = RandomWeights.matrix("w", t, out, in, seed, arena);
+                            float[] x = RandomWeights.gaussian(n * in, 1.0, seed + 1);
                             float[] expected = new float[n * out];
                             float[] actual = new float[n * out];
                             reference.matmul(w, x, expected, n);
@@ -129,8 +130,8 @@ class CudaBackendTest {
     @Test
     void weightsAreUploadedOnceAndReused() {
         CudaBackend cuda = CudaTestSupport.backend();
-        Tensor w = TestWeights.matrix("resident", DType.Q8_0, 64, 256, 99, arena);
-        float[] x = TestWeights.gaussian(256, 1.0, 1);
+        Tensor w = RandomWeights.matrix("resident", DType.Q8_0, 64, 256, 99, arena);
+        float[] x = RandomWeights.gaussian(256, 1.0, 1);
         float[] y1 = new float[64];
         float[] y2 = new float[64];
         cuda.matmul(w, x, y1, 1);
@@ -148,7 +149,7 @@ class CudaBackendTest {
             for (int cols : TestWeights.lengths(t)) {
                 tests.add(DynamicTest.dynamicTest("getRow " + t + " cols=" + cols, () -> {
                     CudaBackend cuda = CudaTestSupport.backend();
-                    Tensor w = TestWeights.matrix("emb", t, 5, cols, cols * 13L + t.ordinal(), arena);
+                    Tensor w = RandomWeights.matrix("emb", t, 5, cols, cols * 13L + t.ordinal(), arena);
                     for (int row : new int[] {0, 3, 4}) {
                         float[] expected = new float[cols + 3];
                         float[] actual = new float[cols + 3];
@@ -181,8 +182,8 @@ class CudaBackendTest {
             for (int n : new int[] {1, 3}) {
                 for (boolean weighted : new boolean[] {true, false}) {
                     tests.add(close("rmsNorm dim=" + dim + " n=" + n + (weighted ? "" : " no weight"), CLOSE_BOUND, b -> {
-                        float[] x = TestWeights.gaussian(dim * n, 3.0, dim + n);
-                        float[] w = weighted ? TestWeights.gaussian(dim, 1.0, dim) : null;
+                        float[] x = RandomWeights.gaussian(dim * n, 3.0, dim + n);
+                        float[] w = weighted ? RandomWeights.gaussian(dim, 1.0, dim) : null;
                         float[] out = new float[dim * n];
                         b.rmsNorm(x, w, 1e-5f, dim, n, out);
                         b.rmsNorm(x, w, 1e-5f, dim, n, x); // in place
@@ -197,7 +198,7 @@ class CudaBackendTest {
                     for (int heads : new int[] {1, 3}) {
                         tests.add(close("rope " + style + " headDim=" + headDim + " rotary=" + 2 * half + " heads=" + heads,
                                 CLOSE_BOUND, b -> {
-                                    float[] x = TestWeights.gaussian(3 * heads * headDim, 1.0, headDim * 7L + heads);
+                                    float[] x = RandomWeights.gaussian(3 * heads * headDim, 1.0, headDim * 7L + heads);
                                     float[] invFreq = new float[half];
                                     for (int i = 0; i < half; i++) {
                                         invFreq[i] = (float) Math.pow(500000.0, -2.0 * i / (2 * half));
@@ -211,15 +212,15 @@ class CudaBackendTest {
         }
         for (int len : new int[] {1, 33, 4097}) {
             tests.add(close("softmax len=" + len, CLOSE_BOUND, b -> {
-                float[] x = TestWeights.gaussian(len + 5, 4.0, len);
+                float[] x = RandomWeights.gaussian(len + 5, 4.0, len);
                 b.softmax(x, 5, len);
                 return x;
             }));
         }
         for (int len : new int[] {1, 33, 100_003}) {
             tests.add(close("swiglu len=" + len, CLOSE_BOUND, b -> {
-                float[] g = TestWeights.gaussian(len, 3.0, len);
-                float[] u = TestWeights.gaussian(len, 1.0, len + 1);
+                float[] g = RandomWeights.gaussian(len, 3.0, len);
+                float[] u = RandomWeights.gaussian(len, 1.0, len + 1);
                 b.swiglu(g, u, len);
                 return g;
             }));
@@ -256,10 +257,10 @@ class CudaBackendTest {
             AttentionParams p = c.p();
             int n = c.positions().length;
             int rows = Arrays.stream(c.positions()).max().orElseThrow() + 3;
-            float[] q = TestWeights.gaussian(n * p.qDim(), 1.0, rows);
+            float[] q = RandomWeights.gaussian(n * p.qDim(), 1.0, rows);
             // fresh caches per backend call: the CUDA backend keeps copies by array identity
-            float[] k = TestWeights.gaussian(rows * p.kvDim(), 1.0, rows + 1);
-            float[] v = TestWeights.gaussian(rows * p.kvDim(), 1.0, rows + 2);
+            float[] k = RandomWeights.gaussian(rows * p.kvDim(), 1.0, rows + 1);
+            float[] v = RandomWeights.gaussian(rows * p.kvDim(), 1.0, rows + 2);
             float[] out = new float[n * p.qDim()];
             b.attention(p, q, c.positions(), n, PagedKv.contiguous(k, v, p.kvDim()), out);
             return out;
@@ -285,7 +286,7 @@ class CudaBackendTest {
                 v[i] = (float) rnd.nextGaussian();
             }
             int[] pos = range(from, to);
-            float[] q = TestWeights.gaussian(pos.length * p.qDim(), 1.0, step);
+            float[] q = RandomWeights.gaussian(pos.length * p.qDim(), 1.0, step);
             float[] expected = new float[q.length];
             float[] actual = new float[q.length];
             reference.attention(p, q, pos, pos.length, cache, expected);
@@ -406,9 +407,9 @@ class CudaBackendTest {
                         List<ExpertWeights> ws = new ArrayList<>();
                         for (int e = 0; e < experts; e++) {
                             ws.add(new ExpertWeights(
-                                    TestWeights.matrix("gate" + e, s.gateUp(), s.ffn(), s.hidden(), seed + 3 * e, arena),
-                                    TestWeights.matrix("up" + e, s.gateUp(), s.ffn(), s.hidden(), seed + 3 * e + 1, arena),
-                                    TestWeights.matrix("down" + e, s.down(), s.hidden(), s.ffn(), seed + 3 * e + 2, arena)));
+                                    RandomWeights.matrix("gate" + e, s.gateUp(), s.ffn(), s.hidden(), seed + 3 * e, arena),
+                                    RandomWeights.matrix("up" + e, s.gateUp(), s.ffn(), s.hidden(), seed + 3 * e + 1, arena),
+                                    RandomWeights.matrix("down" + e, s.down(), s.hidden(), s.ffn(), seed + 3 * e + 2, arena)));
                         }
                         int tokens = perExpert + 2;
                         int[] offsets = new int[experts + 1];
@@ -421,7 +422,7 @@ class CudaBackendTest {
                             offsets[e + 1] = tokenOfRow.size();
                         }
                         int[] rowToken = tokenOfRow.stream().mapToInt(Integer::intValue).toArray();
-                        float[] x = TestWeights.gaussian(tokens * s.hidden(), 1.0, seed + 7);
+                        float[] x = RandomWeights.gaussian(tokens * s.hidden(), 1.0, seed + 7);
                         float[] expected = expertsOnHost(ws, x, offsets, rowToken, s.hidden(), s.ffn());
                         float[] actual = new float[expected.length];
                         cuda.expertFfn(ws, x, tokens, offsets, rowToken, actual);
@@ -468,12 +469,12 @@ class CudaBackendTest {
     @Test
     void badArgumentsAreRefusedBeforeAnyLaunch() {
         CudaBackend cuda = CudaTestSupport.backend();
-        Tensor w = TestWeights.matrix("w", DType.F16, 4, 8, 1, arena);
+        Tensor w = RandomWeights.matrix("w", DType.F16, 4, 8, 1, arena);
         assertThrows(IllegalArgumentException.class, () -> cuda.matmul(w, new float[7], new float[4], 1));
         assertThrows(IndexOutOfBoundsException.class, () -> cuda.getRow(w, 4, new float[8], 0));
         assertThrows(IllegalArgumentException.class, () -> cuda.routerTopK(new float[8], 1, 8, 33,
                 CudaBackend.Gating.SOFTMAX, true, new int[33], new float[33]));
-        ExpertWeights e = new ExpertWeights(w, w, TestWeights.matrix("d", DType.F16, 8, 4, 2, arena));
+        ExpertWeights e = new ExpertWeights(w, w, RandomWeights.matrix("d", DType.F16, 8, 4, 2, arena));
         assertThrows(IndexOutOfBoundsException.class, () -> cuda.expertFfn(List.of(e), new float[8], 1,
                 new int[] {0, 1}, new int[] {1}, new float[8]));
         // and the backend still works afterwards

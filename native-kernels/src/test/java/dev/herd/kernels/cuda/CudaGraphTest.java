@@ -1,6 +1,7 @@
 package dev.herd.kernels.cuda;
 
 import dev.herd.kernels.DType;
+import dev.herd.kernels.RandomWeights;
 import dev.herd.kernels.ReferenceBackend;
 import dev.herd.kernels.Tensor;
 import org.junit.jupiter.api.AfterAll;
@@ -41,10 +42,10 @@ class CudaGraphTest {
     @Test
     void aCapturedBlockReplaysOnNewInputs() {
         CudaBackend cuda = CudaTestSupport.backend();
-        Tensor gate = TestWeights.matrix("gate", DType.Q4_K, FFN, HIDDEN, 1, arena);
-        Tensor up = TestWeights.matrix("up", DType.Q4_K, FFN, HIDDEN, 2, arena);
-        Tensor down = TestWeights.matrix("down", DType.Q6_K, HIDDEN, FFN, 3, arena);
-        float[] norm = TestWeights.gaussian(HIDDEN, 1.0, 4);
+        Tensor gate = RandomWeights.matrix("gate", DType.Q4_K, FFN, HIDDEN, 1, arena);
+        Tensor up = RandomWeights.matrix("up", DType.Q4_K, FFN, HIDDEN, 2, arena);
+        Tensor down = RandomWeights.matrix("down", DType.Q6_K, HIDDEN, FFN, 3, arena);
+        float[] norm = RandomWeights.gaussian(HIDDEN, 1.0, 4);
         for (Tensor t : new Tensor[] {gate, up, down}) {
             cuda.prepare(t);
         }
@@ -61,7 +62,7 @@ class CudaGraphTest {
                 cuda.enqueueAdd(y, x, HIDDEN);
             })) {
                 for (long seed = 10; seed < 13; seed++) {
-                    float[] in = TestWeights.gaussian(HIDDEN, 2.0, seed);
+                    float[] in = RandomWeights.gaussian(HIDDEN, 2.0, seed);
                     x.upload(in);
                     graph.run();
                     float[] actual = new float[HIDDEN];
@@ -77,7 +78,7 @@ class CudaGraphTest {
     @Test
     void captureRefusesWorkThatCannotBeRecordedAndLeavesTheBackendUsable() {
         CudaBackend cuda = CudaTestSupport.backend();
-        Tensor notUploaded = TestWeights.matrix("late", DType.Q8_0, 32, 64, 5, arena);
+        Tensor notUploaded = RandomWeights.matrix("late", DType.Q8_0, 32, 64, 5, arena);
         try (DeviceArray x = cuda.allocate(64); DeviceArray y = cuda.allocate(32)) {
             assertThrows(IllegalStateException.class, () -> CudaGraph.capture(cuda,
                     () -> cuda.enqueueMatmul(notUploaded, x, y, 1)));

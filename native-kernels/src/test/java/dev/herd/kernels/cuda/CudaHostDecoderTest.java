@@ -1,6 +1,7 @@
 package dev.herd.kernels.cuda;
 
 import dev.herd.kernels.DType;
+import dev.herd.kernels.RandomWeights;
 import dev.herd.kernels.Tensor;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -62,8 +63,8 @@ class CudaHostDecoderTest {
         Assumptions.assumeTrue(kernels != null, () -> "CUDA kernel library not loadable: " + unavailable);
         try (Arena arena = Arena.ofConfined()) {
             int rows = 3;
-            Tensor w = TestWeights.matrix("w", t, rows, cols, cols * 31L + t.ordinal(), arena);
-            float[] xs = TestWeights.gaussian(cols, 1.0, cols + 5L);
+            Tensor w = RandomWeights.matrix("w", t, rows, cols, cols * 31L + t.ordinal(), arena);
+            float[] xs = RandomWeights.gaussian(cols, 1.0, cols + 5L);
             MemorySegment x = arena.allocate(4L * cols, 64);
             MemorySegment.copy(xs, 0, x, ValueLayout.JAVA_FLOAT, 0, cols);
             MemorySegment out = arena.allocate(4L * cols, 64);
