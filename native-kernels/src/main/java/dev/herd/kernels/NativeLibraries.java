@@ -1,6 +1,9 @@
 package dev.herd.kernels;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.net.URISyntaxException;
+import java.net.URL;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
@@ -11,13 +14,84 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.Locale;
 
 /**
- * Extraction of a native library packaged in a jar to a file the dynamic loader can open: shared by the CPU
- * kernels and the CUDA kernels.
+ * Where a native library built into this module is (the CPU kernels and the CUDA kernels find theirs the same
+ * way), and its extraction from a jar to a file the dynamic loader can open.
  */
 public final class NativeLibraries {
     private NativeLibraries() {
+    }
+
+    /** Why a library cannot be found, in words for the user; each library turns it into its own exception. */
+    public static final class Missing extends Exception {
+        Missing(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** {@code linux-x86_64}-style name of this platform, or null where no library is ever built. */
+    public static String platform() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+        if (!os.startsWith("linux")) {
+            return null;
+        }
+        return switch (arch) {
+            case "amd64", "x86_64" -> "linux-x86_64";
+            case "aarch64", "arm64" -> "linux-aarch64";
+            default -> "linux-" + arch;
+        };
+    }
+
+    /**
+     * The library file: the one the system property {@code pathProperty} names when set; otherwise
+     * {@code native/<platform>/<libraryName>} from the class path, used in place when the classes are a directory
+     * (a build tree), or extracted once into a per-user cache directory named after its content hash (so
+     * different builds never overwrite each other, and a library another process is using is never rewritten).
+     *
+     * @param kind     what the library holds, for messages ("native kernels")
+     * @param notBuilt why the resource can be missing from a build, for the message
+     */
+    public static Path locate(String pathProperty, String libraryName, String kind, String notBuilt) throws Missing {
+        String override = System.getProperty(pathProperty);
+        if (override != null && !override.isBlank()) {
+            Path p = Path.of(override);
+            if (!Files.isRegularFile(p)) {
+                throw new Missing(pathProperty + " names " + p + ", which is not a file", null);
+            }
+            return p;
+        }
+        String platform = platform();
+        if (platform == null) {
+            throw new Missing("no " + kind + " for " + System.getProperty("os.name") + " "
+                    + System.getProperty("os.arch") + " (they are built for Linux only)", null);
+        }
+        String resource = "native/" + platform + "/" + libraryName;
+        URL url = NativeLibraries.class.getClassLoader().getResource(resource);
+        if (url == null) {
+            throw new Missing("no " + resource + " in herd-native-kernels: " + notBuilt, null);
+        }
+        if (url.getProtocol().equals("file")) {
+            try {
+                return Path.of(url.toURI()); // classes on disk (a build tree): load in place
+            } catch (URISyntaxException | IllegalArgumentException e) {
+                // an unusual file URL: fall back to extracting a copy
+            }
+        }
+        byte[] bytes;
+        try (InputStream in = url.openStream()) {
+            bytes = in.readAllBytes();
+        } catch (IOException e) {
+            throw new Missing("cannot read " + resource + ": " + e.getMessage(), e);
+        }
+        Path cache = Path.of(System.getProperty("java.io.tmpdir"), "herd-native-" + System.getProperty("user.name", "user"));
+        try {
+            return extract(bytes, cache, libraryName);
+        } catch (IOException e) {
+            throw new Missing("cannot extract the " + kind + " to " + cache + ": " + e, e);
+        }
     }
 
     /**

@@ -4,11 +4,8 @@ import dev.herd.kernels.NativeLibraries;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.URISyntaxException;
-import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.Properties;
 
@@ -27,21 +24,8 @@ final class CudaLibraryFile {
     private CudaLibraryFile() {
     }
 
-    static String platform() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux")) {
-            return null;
-        }
-        return switch (arch) {
-            case "amd64", "x86_64" -> "linux-x86_64";
-            case "aarch64", "arm64" -> "linux-aarch64";
-            default -> "linux-" + arch;
-        };
-    }
-
     private static String resource(String name) {
-        return "native/" + platform() + "/" + name;
+        return "native/" + NativeLibraries.platform() + "/" + name;
     }
 
     /** The build's properties: from beside an explicitly named library, else from the class path. */
@@ -59,7 +43,7 @@ final class CudaLibraryFile {
                 }
                 return Optional.of(p);
             }
-            if (platform() == null) {
+            if (NativeLibraries.platform() == null) {
                 return Optional.empty();
             }
             try (InputStream in = CudaLibraryFile.class.getClassLoader().getResourceAsStream(resource(PROPERTIES_NAME))) {
@@ -75,40 +59,12 @@ final class CudaLibraryFile {
     }
 
     static Path locate() throws CudaUnavailableException {
-        String override = System.getProperty(PATH_PROPERTY);
-        if (override != null && !override.isBlank()) {
-            Path p = Path.of(override);
-            if (!Files.isRegularFile(p)) {
-                throw new CudaUnavailableException(PATH_PROPERTY + " names " + p + ", which is not a file");
-            }
-            return p;
+        try {
+            return NativeLibraries.locate(PATH_PROPERTY, LIBRARY_NAME, "CUDA kernels",
+                    "nvcc was not found when it was built, so Herd's CUDA kernels are not in this build");
+        } catch (NativeLibraries.Missing e) {
+            throw new CudaUnavailableException(e.getMessage(), e.getCause());
         }
-        String platform = platform();
-        if (platform == null) {
-            throw new CudaUnavailableException("no CUDA kernels for " + System.getProperty("os.name")
-                    + " (they are built for Linux only)");
-        }
-        String resource = resource(LIBRARY_NAME);
-        URL url = CudaLibraryFile.class.getClassLoader().getResource(resource);
-        if (url == null) {
-            throw new CudaUnavailableException("Herd's CUDA kernels are not in this build (no " + resource
-                    + "): nvcc was not found when herd-native-kernels was built");
-        }
-        if (url.getProtocol().equals("file")) {
-            try {
-                return Path.of(url.toURI());
-            } catch (URISyntaxException | IllegalArgumentException e) {
-                // an unusual file URL: extract a copy instead
-            }
-        }
-        byte[] bytes;
-        try (InputStream in = url.openStream()) {
-            bytes = in.readAllBytes();
-        } catch (IOException e) {
-            throw new CudaUnavailableException("cannot read " + resource + ": " + e.getMessage(), e);
-        }
-        return extract(bytes, Path.of(System.getProperty("java.io.tmpdir"),
-                "herd-native-" + System.getProperty("user.name", "user")));
     }
 
     /** {@code cacheRoot/<content hash>/libherd_cuda.so}, written aside and renamed, reused only when identical. */
