@@ -19,13 +19,11 @@ import dev.herd.proto.v1.StatsReply;
 import dev.herd.proto.v1.StatsRequest;
 import dev.herd.proto.v1.WireBytes;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 
 import java.util.List;
 import java.util.Set;
-import java.util.function.Supplier;
 
 /**
  * {@code ShardService} as a thin adapter: check the hello, convert the request to records, delegate to
@@ -45,7 +43,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
     @Override
     public void handshake(Hello request, StreamObserver<HelloReply> responses) {
         // the answer itself is a HelloReply, so a refusal is a reply with accepted = false, not an error status
-        unary(responses, () -> node.answer(request, ANY, true));
+        UnaryCalls.answer(responses, () -> node.answer(request, ANY, true));
     }
 
     @Override
@@ -60,7 +58,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
 
     @Override
     public void assign(AssignRequest request, StreamObserver<AssignReply> responses) {
-        unary(responses, () -> {
+        UnaryCalls.answer(responses, () -> {
             requireHello(request.getHello(), COORDINATOR);
             ShardAssignment a;
             try {
@@ -80,7 +78,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
 
     @Override
     public void ready(ReadyRequest request, StreamObserver<ReadyReply> responses) {
-        unary(responses, () -> {
+        UnaryCalls.answer(responses, () -> {
             requireHello(request.getHello(), ANY);
             Readiness r = node.readiness(request.getPlanEpoch());
             return ReadyReply.newBuilder().setState(r.state()).setServingEpoch(r.servingEpoch())
@@ -90,7 +88,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
 
     @Override
     public void releaseSequence(ReleaseRequest request, StreamObserver<ReleaseReply> responses) {
-        unary(responses, () -> {
+        UnaryCalls.answer(responses, () -> {
             requireHello(request.getHello(), ANY);
             if (request.getAllSequences()) {
                 return ReleaseReply.newBuilder().setReleased(node.releaseAll()).build();
@@ -103,7 +101,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
 
     @Override
     public void stats(StatsRequest request, StreamObserver<StatsReply> responses) {
-        unary(responses, () -> {
+        UnaryCalls.answer(responses, () -> {
             requireHello(request.getHello(), ANY);
             NodeStats s = node.stats();
             StatsReply.Builder b = StatsReply.newBuilder()
@@ -129,25 +127,6 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
 
     /** Control calls check version, model and role, not the epoch: they are how a node changes epochs. */
     private void requireHello(Hello hello, Set<NodeRole> roles) {
-        HelloReply reply = node.answer(hello, roles, false);
-        if (!reply.getAccepted()) {
-            throw Status.FAILED_PRECONDITION.withDescription(reply.getMessage()).asRuntimeException();
-        }
-    }
-
-    private static <T> void unary(StreamObserver<T> responses, Supplier<T> body) {
-        T reply;
-        try {
-            reply = body.get();
-        } catch (StatusRuntimeException e) {
-            responses.onError(e);
-            return;
-        } catch (RuntimeException e) {
-            // a bug here must reach the caller as what it is, with its message, not as UNKNOWN
-            responses.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asRuntimeException());
-            return;
-        }
-        responses.onNext(reply);
-        responses.onCompleted();
+        UnaryCalls.requireAccepted(node.answer(hello, roles, false));
     }
 }

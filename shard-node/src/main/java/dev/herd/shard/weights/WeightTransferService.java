@@ -3,7 +3,6 @@ package dev.herd.shard.weights;
 import com.google.protobuf.ByteString;
 import dev.herd.proto.v1.DescribeModelRequest;
 import dev.herd.proto.v1.Hello;
-import dev.herd.proto.v1.HelloReply;
 import dev.herd.proto.v1.ListTensorsReply;
 import dev.herd.proto.v1.ListTensorsRequest;
 import dev.herd.proto.v1.ModelDescription;
@@ -16,6 +15,7 @@ import dev.herd.proto.v1.WeightTransferGrpc;
 import dev.herd.proto.v1.WireLimit;
 import dev.herd.model.weights.CheckpointFormat;
 import dev.herd.shard.HelloCheck;
+import dev.herd.shard.UnaryCalls;
 import dev.herd.shard.NodeIdentity;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -28,7 +28,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.Set;
-import java.util.function.Supplier;
 
 /**
  * {@code WeightTransfer} on a node that has the model files, as a thin adapter over {@link HeldTensors}: check
@@ -63,7 +62,7 @@ public final class WeightTransferService extends WeightTransferGrpc.WeightTransf
 
     @Override
     public void describeModel(DescribeModelRequest request, StreamObserver<ModelDescription> responses) {
-        unary(responses, () -> {
+        UnaryCalls.answer(responses, () -> {
             requireHello(request.getHello());
             ModelDescription.Builder b = ModelDescription.newBuilder().setLayout(
                     held.format() == CheckpointFormat.GGUF ? ModelLayout.MODEL_LAYOUT_GGUF
@@ -84,7 +83,7 @@ public final class WeightTransferService extends WeightTransferGrpc.WeightTransf
 
     @Override
     public void listTensors(ListTensorsRequest request, StreamObserver<ListTensorsReply> responses) {
-        unary(responses, () -> {
+        UnaryCalls.answer(responses, () -> {
             requireHello(request.getHello());
             ListTensorsReply.Builder b = ListTensorsReply.newBuilder();
             if (request.getNamesCount() == 0) {
@@ -166,25 +165,6 @@ public final class WeightTransferService extends WeightTransferGrpc.WeightTransf
     }
 
     private void requireHello(Hello hello) {
-        HelloReply reply = HelloCheck.answer(self, OptionalLong.empty(), hello, ANY, false);
-        if (!reply.getAccepted()) {
-            throw Status.FAILED_PRECONDITION.withDescription(reply.getMessage()).asRuntimeException();
-        }
-    }
-
-    private static <T> void unary(StreamObserver<T> responses, Supplier<T> body) {
-        T reply;
-        try {
-            reply = body.get();
-        } catch (StatusRuntimeException e) {
-            responses.onError(e);
-            return;
-        } catch (RuntimeException e) {
-            // a bug or an unreadable file must reach the caller as what it is, not as UNKNOWN
-            responses.onError(Status.INTERNAL.withDescription(e.toString()).withCause(e).asRuntimeException());
-            return;
-        }
-        responses.onNext(reply);
-        responses.onCompleted();
+        UnaryCalls.requireAccepted(HelloCheck.answer(self, OptionalLong.empty(), hello, ANY, false));
     }
 }
