@@ -538,28 +538,89 @@ static inline __m256i madd_acc(__m256i acc, __m256i scales, __m256i p16) {
 }
 #endif
 
+#if HERD_LEVEL >= 2
+/* ------------------------------------------------------------------------------------------------
+ * Q8_0 and Q4_0 rows: one order of float work per (weight row, activation row) pair
+ *
+ * Batching invariance: a pair's product must be bit for bit the same whether its activation row is
+ * multiplied alone (decode) or with others (prefill, batched decode), wherever it sits in a tile. So
+ * the lone row and the batched kernels share these functions and one order of float operations: the
+ * blocks in fours, each four summed as (b0 + b1) + (b2 + b3) (a multiply, a multiply-add, twice, and
+ * an add) into one accumulator per pair, blocks past the last four multiply-added one by one, then
+ * one horizontal sum. A four's sum does not depend on the accumulator, so a lone row has one
+ * dependent add per four blocks, which keeps up with memory.
+ * --------------------------------------------------------------------------------------------- */
+
+#define ROWS_MAX 4 /* activation rows per pass over a weight row in the batched kernels */
+
+/* One Q8_0 block's 8 int32 partial dot products with the activation block. */
+static inline __m256i q8_0_block(const uint8_t *blk, const herd_q8a *a) {
+    return dot_s8s8(_mm256_loadu_si256((const __m256i *)(blk + 2)), _mm256_loadu_si256((const __m256i *)a->q));
+}
+
+/* One Q4_0 block's, the -8 offset included (the activation's -8·Σq per group of 4). */
+static inline __m256i q4_0_block(const uint8_t *blk, const herd_q8a *a) {
+    /* byte j holds element j in its low nibble and j + 16 in its high one: the 16 bytes go to both
+     * halves of a register and the upper half is shifted down by 4 */
+    __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi64(raw, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
+    return dot_u8s8_from(_mm256_loadu_si256((const __m256i *)a->m8s4), q, _mm256_loadu_si256((const __m256i *)a->q));
+}
+
+/* the block's scale times the activation block's */
+static inline __m256 q_scale(const uint8_t *blk, const herd_q8a *a) {
+    return _mm256_set1_ps(f16(rd16(blk)) * a->d);
+}
+
+/* Σ over blocks [b, b + 4) of scale · integer dot, as (b0 + b1) + (b2 + b3); bb bytes per weight block */
+#define Q_FOUR(block, w, a, bb)                                                                               \
+    _mm256_add_ps(                                                                                            \
+        _mm256_fmadd_ps(q_scale((w) + (bb), (a) + 1), _mm256_cvtepi32_ps(block((w) + (bb), (a) + 1)),          \
+                        _mm256_mul_ps(q_scale((w), (a)), _mm256_cvtepi32_ps(block((w), (a))))),                \
+        _mm256_fmadd_ps(q_scale((w) + 3 * (bb), (a) + 3), _mm256_cvtepi32_ps(block((w) + 3 * (bb), (a) + 3)),  \
+                        _mm256_mul_ps(q_scale((w) + 2 * (bb), (a) + 2),                                        \
+                                      _mm256_cvtepi32_ps(block((w) + 2 * (bb), (a) + 2)))))
+
+/* One Q8_0/Q4_0 weight row against R activation rows x[r] (R a constant at every call). The weight
+ * bytes are the same for every r, so the compiler loads and unpacks them once per block. */
+#define Q_ROWS(block, bb)                                                                                     \
+    __m256 acc[ROWS_MAX];                                                                                     \
+    for (int r = 0; r < R; r++) {                                                                             \
+        acc[r] = _mm256_setzero_ps();                                                                         \
+    }                                                                                                         \
+    int64_t b = 0;                                                                                            \
+    for (; b + 4 <= blocks; b += 4, w += 4 * (bb)) {                                                          \
+        for (int r = 0; r < R; r++) {                                                                         \
+            acc[r] = _mm256_add_ps(acc[r], Q_FOUR(block, w, x[r] + b, bb));                                    \
+        }                                                                                                     \
+    }                                                                                                         \
+    for (; b < blocks; b++, w += (bb)) {                                                                      \
+        for (int r = 0; r < R; r++) {                                                                         \
+            acc[r] = _mm256_fmadd_ps(q_scale(w, x[r] + b), _mm256_cvtepi32_ps(block(w, x[r] + b)), acc[r]);    \
+        }                                                                                                     \
+    }                                                                                                         \
+    for (int r = 0; r < R; r++) {                                                                             \
+        out[r] = hsum8(acc[r]);                                                                               \
+    }
+
+static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, const herd_q8a *const *x, int R,
+                                                            int64_t blocks, float *out) {
+    Q_ROWS(q8_0_block, 34)
+}
+
+static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, const herd_q8a *const *x, int R,
+                                                            int64_t blocks, float *out) {
+    Q_ROWS(q4_0_block, 18)
+}
+#undef Q_ROWS
+#undef Q_FOUR
+#endif
+
 static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 #if HERD_LEVEL >= 2
-#define Q8_0_BLOCK(acc, k)                                                                                    \
-    do {                                                                                                      \
-        const uint8_t *blk = w + 34 * (k);                                                                    \
-        __m256i p = dot_s8s8(_mm256_loadu_si256((const __m256i *)(blk + 2)),                                  \
-                             _mm256_loadu_si256((const __m256i *)x[b + (k)].q));                               \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(blk)) * x[b + (k)].d), _mm256_cvtepi32_ps(p), acc);       \
-    } while (0)
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= blocks; b += 4, w += 136) {
-        Q8_0_BLOCK(acc0, 0);
-        Q8_0_BLOCK(acc1, 1);
-        Q8_0_BLOCK(acc2, 2);
-        Q8_0_BLOCK(acc3, 3);
-    }
-    for (; b < blocks; b++, w += 34) {
-        Q8_0_BLOCK(acc0, 0);
-    }
-#undef Q8_0_BLOCK
-    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float v;
+    q8_0_rows(w, &x, 1, blocks, &v);
+    return v;
 #else
     float s = 0;
     for (int64_t b = 0; b < blocks; b++, w += 34) {
@@ -578,32 +639,9 @@ static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
  * the activation's precomputed -8·Σq, which takes care of the offset in the same instruction(s). */
 static float dot_q4_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
 #if HERD_LEVEL >= 2
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    /* byte j holds element j in its low nibble and j + 16 in its high one: the 16 bytes go to both
-     * halves of a register and the upper half is shifted down by 4 */
-    const __m256i shift = _mm256_setr_epi64x(0, 0, 4, 4);
-#define Q4_0_BLOCK(acc, k)                                                                                    \
-    do {                                                                                                      \
-        const uint8_t *blk = w + 18 * (k);                                                                    \
-        __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));               \
-        __m256i q = _mm256_and_si256(_mm256_srlv_epi64(raw, shift), m4);                                      \
-        __m256i p = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[b + (k)].m8s4), q,                     \
-                                  _mm256_loadu_si256((const __m256i *)x[b + (k)].q));                          \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(rd16(blk)) * x[b + (k)].d), _mm256_cvtepi32_ps(p), acc);       \
-    } while (0)
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= blocks; b += 4, w += 72) {
-        Q4_0_BLOCK(acc0, 0);
-        Q4_0_BLOCK(acc1, 1);
-        Q4_0_BLOCK(acc2, 2);
-        Q4_0_BLOCK(acc3, 3);
-    }
-    for (; b < blocks; b++, w += 18) {
-        Q4_0_BLOCK(acc0, 0);
-    }
-#undef Q4_0_BLOCK
-    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    float v;
+    q4_0_rows(w, &x, 1, blocks, &v);
+    return v;
 #else
     float s = 0;
     for (int64_t b = 0; b < blocks; b++, w += 18) {
@@ -787,49 +825,18 @@ static float dot_q6_k(const uint8_t *w, const herd_q8k *x, int64_t blocks) {
 /* ------------------------------------------------------------------------------------------------
  * Several activation rows at once (prefill): each weight block is unpacked once and multiplied with
  * up to 4 rows' blocks, so the unpacking and scale work is shared. R is a constant at every call.
+ * Each row's float work is that of the lone-row kernels above, in the same order (Q8_0/Q4_0 through the
+ * shared functions; Q4_K/Q6_K: one accumulator, one multiply-add per block, integer sums exact in any
+ * order), so a row's product does not depend on the batch it is in.
  * --------------------------------------------------------------------------------------------- */
-#define ROWS_MAX 4
 #define INLINE static inline __attribute__((always_inline))
 
 INLINE void dot_q8_0_rows(const uint8_t *w, const herd_q8a *const *x, int R, int64_t blocks, float *out) {
-    __m256 acc[ROWS_MAX];
-    for (int r = 0; r < R; r++) {
-        acc[r] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < blocks; b++, w += 34) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(w + 2));
-        __m256i aq = _mm256_sign_epi8(q, q);
-        float d = f16(rd16(w));
-        for (int r = 0; r < R; r++) {
-            __m256i p = dot_u8s8(aq, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x[r][b].q), q));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[r][b].d), _mm256_cvtepi32_ps(p), acc[r]);
-        }
-    }
-    for (int r = 0; r < R; r++) {
-        out[r] = hsum8(acc[r]);
-    }
+    q8_0_rows(w, x, R, blocks, out);
 }
 
 INLINE void dot_q4_0_rows(const uint8_t *w, const herd_q8a *const *x, int R, int64_t blocks, float *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i shift = _mm256_setr_epi64x(0, 0, 4, 4);
-    __m256 acc[ROWS_MAX];
-    for (int r = 0; r < R; r++) {
-        acc[r] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < blocks; b++, w += 18) {
-        __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(w + 2)));
-        __m256i q = _mm256_and_si256(_mm256_srlv_epi64(raw, shift), m4);
-        float d = f16(rd16(w));
-        for (int r = 0; r < R; r++) {
-            __m256i p = dot_u8s8_from(_mm256_loadu_si256((const __m256i *)x[r][b].m8s4), q,
-                                      _mm256_loadu_si256((const __m256i *)x[r][b].q));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[r][b].d), _mm256_cvtepi32_ps(p), acc[r]);
-        }
-    }
-    for (int r = 0; r < R; r++) {
-        out[r] = hsum8(acc[r]);
-    }
+    q4_0_rows(w, x, R, blocks, out);
 }
 
 INLINE void dot_q4_k_rows(const uint8_t *w, const herd_q8k *const *x, int R, int64_t blocks, float *out) {
@@ -959,6 +966,8 @@ static void quant_rows_n(int dtype, const uint8_t *row, const uint8_t *xb, int64
  *            the instruction's first operand must be); the activation's -128·Σq takes the bias out.
  * Blocks go in pairs with their scales in front (see herd_internal.h), so a group is one stream: with
  * the scales in a separate region the prefetchers kept up with neither (a third less bandwidth).
+ * A lone activation row and every row of a tile of any size get the same operations in the same order
+ * (own accumulator, one multiply-add per block): products are the same alone as in a batch.
  * --------------------------------------------------------------------------------------------- */
 #define R16_TILE 8 /* activation rows per pass over a group's weights: enough to hide the unpacking */
 
