@@ -39,6 +39,9 @@ public final class NodeMetrics extends Collector {
         GaugeMetricFamily heap = new GaugeMetricFamily("herd_node_heap_bytes", "JVM heap", List.of("node", "kind"));
         heap.addMetric(List.of(id, "used"), s.heapUsedBytes());
         heap.addMetric(List.of(id, "max"), s.heapMaxBytes());
+        GaugeMetricFamily kv = new GaugeMetricFamily("herd_node_kv_bytes",
+                "Native memory of the node's KV block store (keys and values, outside the heap)", List.of("node"));
+        kv.addMetric(List.of(id), s.kvBytes());
         CounterMetricFamily rows = new CounterMetricFamily("herd_node_expert_rows",
                 "Rows run through each held expert in the current plan epoch (restarts with each epoch)",
                 List.of("node", "layer", "expert"));
@@ -63,7 +66,7 @@ public final class NodeMetrics extends Collector {
                 List.of("node", "phase"));
         stageSeconds.addMetric(List.of(id, "queued"), t.queuedNanos() / 1e9);
         stageSeconds.addMetric(List.of(id, "run"), t.runNanos() / 1e9);
-        return List.of(epoch, queue, sequences, heap, rows, messages, bytes, steps, stageSeconds);
+        return List.of(epoch, queue, sequences, heap, kv, rows, messages, bytes, steps, stageSeconds);
     }
 
     /**

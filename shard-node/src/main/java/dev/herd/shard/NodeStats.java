@@ -13,8 +13,9 @@ import java.util.Map;
  * @param activeSequences sequences with a KV cache here
  * @param heapUsedBytes   JVM heap in use
  * @param heapMaxBytes    JVM heap limit
+ * @param kvBytes         native memory of the KV block store (keys and values, outside the heap)
  * @param weights         weight bytes resolved, fetched, reused from the cache and served since the node started
  */
 public record NodeStats(long planEpoch, Map<ExpertRef, Long> expertLoad, int queueDepth, int activeSequences,
-                        long heapUsedBytes, long heapMaxBytes, WeightCounters.Snapshot weights) {
+                        long heapUsedBytes, long heapMaxBytes, long kvBytes, WeightCounters.Snapshot weights) {
 }

@@ -110,7 +110,7 @@ public final class ShardGrpcService extends ShardServiceGrpc.ShardServiceImplBas
                     .setActiveSequences(s.activeSequences())
                     .setWeights(s.weights().toProto())
                     .addMemory(MemoryUsage.newBuilder().setDevice("cpu").setUsedBytes(s.heapUsedBytes())
-                            .setTotalBytes(s.heapMaxBytes()));
+                            .setTotalBytes(s.heapMaxBytes()).setKvCacheBytes(s.kvBytes()));
             WireCounters.Snapshot w = node.wire().snapshot();
             b.setWire(WireBytes.newBuilder().setStageInputs(w.stageInputs()).setStageInputBytes(w.stageInputBytes())
                     .setExpertRequests(w.expertRequests()).setExpertRequestBytes(w.expertRequestBytes())

@@ -222,7 +222,7 @@ public final class ShardNode implements AutoCloseable {
         Runtime rt = Runtime.getRuntime();
         return new NodeStats(p == null ? 0 : p.epoch(), p == null ? Map.of() : p.experts().load(), queued.get(),
                 p == null ? 0 : p.caches().size(), rt.totalMemory() - rt.freeMemory(), rt.maxMemory(),
-                weights.snapshot());
+                p == null ? 0 : p.caches().storedBytes(), weights.snapshot());
     }
 
     /** Runs a stage step on the stage worker. */

@@ -51,6 +51,9 @@ class NodeMetricsTest {
                 assertEquals((long) TestModels.PROMPT.length * c.moe().topK() * c.numLayers(), routed);
                 assertTrue(text.contains("herd_node_expert_rows_total{node=\"n1\",layer=\"0\",expert=\""), text);
                 assertTrue(text.contains("herd_node_stage_steps_total{node=\"n1\",} 1.0"), "one step ran: " + text);
+                long kv = n.node().stats().kvBytes();
+                assertTrue(kv > 0, "the prompt's keys and values are held: " + kv);
+                assertTrue(text.contains("herd_node_kv_bytes{node=\"n1\",} " + (double) kv), text);
                 assertTrue(text.contains("herd_node_stage_seconds_total{node=\"n1\",phase=\"run\",}"), text);
             } finally {
                 server.close();
