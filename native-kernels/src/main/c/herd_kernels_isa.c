@@ -544,11 +544,10 @@ static inline __m256i madd_acc(__m256i acc, __m256i scales, __m256i p16) {
  *
  * Batching invariance: a pair's product must be bit for bit the same whether its activation row is
  * multiplied alone (decode) or with others (prefill, batched decode), wherever it sits in a tile. So
- * the lone row and the batched kernels share these functions and one order of float operations: the
- * blocks in fours, each four summed as (b0 + b1) + (b2 + b3) (a multiply, a multiply-add, twice, and
- * an add) into one accumulator per pair, blocks past the last four multiply-added one by one, then
- * one horizontal sum. A four's sum does not depend on the accumulator, so a lone row has one
- * dependent add per four blocks, which keeps up with memory.
+ * the lone row and the batched kernels share these functions and one order of float operations: even
+ * blocks multiply-added in order into one accumulator, odd blocks into another, then the two added and
+ * summed across lanes. One float operation per block: the products are bound by the integer and float
+ * work per block, and an extra operation per block cost the batched kernels 8-10%.
  * --------------------------------------------------------------------------------------------- */
 
 #define ROWS_MAX 4 /* activation rows per pass over a weight row in the batched kernels */
@@ -572,35 +571,34 @@ static inline __m256 q_scale(const uint8_t *blk, const herd_q8a *a) {
     return _mm256_set1_ps(f16(rd16(blk)) * a->d);
 }
 
-/* Σ over blocks [b, b + 4) of scale · integer dot, as (b0 + b1) + (b2 + b3); bb bytes per weight block */
-#define Q_FOUR(block, w, a, bb)                                                                               \
-    _mm256_add_ps(                                                                                            \
-        _mm256_fmadd_ps(q_scale((w) + (bb), (a) + 1), _mm256_cvtepi32_ps(block((w) + (bb), (a) + 1)),          \
-                        _mm256_mul_ps(q_scale((w), (a)), _mm256_cvtepi32_ps(block((w), (a))))),                \
-        _mm256_fmadd_ps(q_scale((w) + 3 * (bb), (a) + 3), _mm256_cvtepi32_ps(block((w) + 3 * (bb), (a) + 3)),  \
-                        _mm256_mul_ps(q_scale((w) + 2 * (bb), (a) + 2),                                        \
-                                      _mm256_cvtepi32_ps(block((w) + 2 * (bb), (a) + 2)))))
-
-/* One Q8_0/Q4_0 weight row against R activation rows x[r] (R a constant at every call). The weight
- * bytes are the same for every r, so the compiler loads and unpacks them once per block. */
+/* One Q8_0/Q4_0 weight row against R activation rows x[r] (R a constant at every call; bb bytes per
+ * weight block). The weight bytes are the same for every r, so the compiler loads and unpacks them once
+ * per block. Two accumulators per pair, one for the even blocks and one for the odd ones, one
+ * multiply-add per block: a lone row has two independent chains (enough to keep up with memory) and
+ * four rows' eight accumulators still leave AVX2 registers for the weights and the constants. */
 #define Q_ROWS(block, bb)                                                                                     \
-    __m256 acc[ROWS_MAX];                                                                                     \
+    __m256 acc0[ROWS_MAX], acc1[ROWS_MAX];                                                                    \
     for (int r = 0; r < R; r++) {                                                                             \
-        acc[r] = _mm256_setzero_ps();                                                                         \
+        acc0[r] = _mm256_setzero_ps();                                                                        \
+        acc1[r] = _mm256_setzero_ps();                                                                        \
     }                                                                                                         \
     int64_t b = 0;                                                                                            \
-    for (; b + 4 <= blocks; b += 4, w += 4 * (bb)) {                                                          \
+    for (; b + 2 <= blocks; b += 2, w += 2 * (bb)) {                                                          \
         for (int r = 0; r < R; r++) {                                                                         \
-            acc[r] = _mm256_add_ps(acc[r], Q_FOUR(block, w, x[r] + b, bb));                                    \
+            acc0[r] = _mm256_fmadd_ps(q_scale(w, x[r] + b), _mm256_cvtepi32_ps(block(w, x[r] + b)), acc0[r]); \
+        }                                                                                                     \
+        for (int r = 0; r < R; r++) {                                                                         \
+            acc1[r] = _mm256_fmadd_ps(q_scale(w + (bb), x[r] + b + 1),                                        \
+                                      _mm256_cvtepi32_ps(block(w + (bb), x[r] + b + 1)), acc1[r]);            \
         }                                                                                                     \
     }                                                                                                         \
-    for (; b < blocks; b++, w += (bb)) {                                                                      \
+    if (b < blocks) {                                                                                         \
         for (int r = 0; r < R; r++) {                                                                         \
-            acc[r] = _mm256_fmadd_ps(q_scale(w, x[r] + b), _mm256_cvtepi32_ps(block(w, x[r] + b)), acc[r]);    \
+            acc0[r] = _mm256_fmadd_ps(q_scale(w, x[r] + b), _mm256_cvtepi32_ps(block(w, x[r] + b)), acc0[r]); \
         }                                                                                                     \
     }                                                                                                         \
     for (int r = 0; r < R; r++) {                                                                             \
-        out[r] = hsum8(acc[r]);                                                                               \
+        out[r] = hsum8(_mm256_add_ps(acc0[r], acc1[r]));                                                      \
     }
 
 static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, const herd_q8a *const *x, int R,
@@ -613,7 +611,6 @@ static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, co
     Q_ROWS(q4_0_block, 18)
 }
 #undef Q_ROWS
-#undef Q_FOUR
 #endif
 
 static float dot_q8_0(const uint8_t *w, const herd_q8a *x, int64_t blocks) {
