@@ -83,8 +83,11 @@ class QuantizedMatmulInvarianceTest {
                 tests.add(DynamicTest.dynamicTest(type + " [" + v + "]", () -> {
                     NativeBackend b = backend(v);
                     int unit = type.blockSize() == 32 ? 512 : 256;
-                    // 70 x 1024 is large enough for the three threads to split (and is not a multiple of 16 rows)
-                    for (int[] shape : new int[][] {{37, 2 * unit}, {70, 4 * unit}, {16, unit}}) {
+                    // 70 x 1024 is large enough for the three threads to split (and is not a multiple of 16 rows);
+                    // 17 blocks and 1 block leave an odd final block, summed apart from the pairs
+                    int block = type.blockSize();
+                    for (int[] shape : new int[][] {{37, 2 * unit}, {70, 4 * unit}, {16, unit}, {9, 17 * block},
+                            {5, block}}) {
                         int out = shape[0];
                         int in = shape[1];
                         Tensor w = RandomWeights.matrix("w", type, out, in, 13L * out + in + type.ordinal(), arena);
