@@ -1,6 +1,5 @@
 package dev.herd.kernels;
 
-import java.io.IOException;
 import java.nio.file.Path;
 
 /**
@@ -20,15 +19,6 @@ final class NativeLibraryFile {
                     "gcc was missing when it was built, or this platform is not a built one");
         } catch (NativeLibraries.Missing e) {
             throw new NativeUnavailableException(e.getMessage(), e.getCause());
-        }
-    }
-
-    /** Writes {@code bytes} to {@code cacheRoot/<content hash>/libherd_kernels.so} unless already there. */
-    static Path extract(byte[] bytes, Path cacheRoot) throws NativeUnavailableException {
-        try {
-            return NativeLibraries.extract(bytes, cacheRoot, LIBRARY_NAME);
-        } catch (IOException e) {
-            throw new NativeUnavailableException("cannot extract the native kernels to " + cacheRoot + ": " + e, e);
         }
     }
 }

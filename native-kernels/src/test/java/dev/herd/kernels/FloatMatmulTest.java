@@ -89,7 +89,7 @@ class FloatMatmulTest {
                         // each output row depends only on its activation row: the reference's 70 rows serve every n
                         float[] expected = new float[MAX_ROWS * out];
                         reference.matmul(w, x, expected, MAX_ROWS);
-                        double[] power = rowPower(w, x, MAX_ROWS);
+                        double[] power = NativeBackendOpsTest.rowPowers(w, x, MAX_ROWS);
                         for (int n = 1; n <= MAX_ROWS; n++) {
                             float[] y = new float[n * out];
                             b.matmul(w, x, y, n);
@@ -185,24 +185,5 @@ class FloatMatmulTest {
                 }
             }
         }
-    }
-
-    /** Per activation row r, {@code Σ_o Σ_i (w_oi·x_ri)²}: what the squared error is measured against. */
-    private static double[] rowPower(Tensor w, float[] x, int n) {
-        int in = Math.toIntExact(w.cols());
-        float[] row = new float[in];
-        double[] power = new double[n];
-        for (long o = 0; o < w.rows(); o++) {
-            Dequant.row(w, o, row, 0);
-            for (int r = 0; r < n; r++) {
-                double s = 0;
-                for (int i = 0; i < in; i++) {
-                    double p = (double) row[i] * x[r * in + i];
-                    s += p * p;
-                }
-                power[r] += s;
-            }
-        }
-        return power;
     }
 }

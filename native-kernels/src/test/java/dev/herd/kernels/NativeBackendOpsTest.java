@@ -8,6 +8,7 @@ import org.junit.jupiter.api.TestFactory;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -347,20 +348,27 @@ class NativeBackendOpsTest {
     }
 
     /** {@code Σ_{r,o} Σ_i (w_oi·x_ri)²} in double. */
-    private static double productPower(Tensor w, float[] x, int n) {
+    static double productPower(Tensor w, float[] x, int n) {
+        return Arrays.stream(rowPowers(w, x, n)).sum();
+    }
+
+    /** Per activation row r, {@code Σ_o Σ_i (w_oi·x_ri)²}: what a product's squared error is measured against. */
+    static double[] rowPowers(Tensor w, float[] x, int n) {
         int in = Math.toIntExact(w.cols());
         float[] row = new float[in];
-        double sum = 0;
+        double[] power = new double[n];
         for (long o = 0; o < w.rows(); o++) {
             Dequant.row(w, o, row, 0);
             for (int r = 0; r < n; r++) {
+                double s = 0;
                 for (int i = 0; i < in; i++) {
                     double p = (double) row[i] * x[r * in + i];
-                    sum += p * p;
+                    s += p * p;
                 }
+                power[r] += s;
             }
         }
-        return sum;
+        return power;
     }
 
     static double squaredError(float[] actual, float[] expected) {

@@ -98,16 +98,16 @@ class NativeBackendTest {
     void extractsTheLibraryFromAJarOnceByContent(@TempDir Path dir) throws Exception {
         byte[] lib = Files.readAllBytes(NativeLibraryFile.locate());
         Path cache = dir.resolve("cache");
-        Path a = NativeLibraryFile.extract(lib, cache);
+        Path a = NativeLibraries.extract(lib, cache, NativeLibraryFile.LIBRARY_NAME);
         assertArrayEquals(lib, Files.readAllBytes(a));
         assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(cache)));
         var written = Files.getLastModifiedTime(a);
         Thread.sleep(20);
-        assertEquals(a, NativeLibraryFile.extract(lib, cache));
+        assertEquals(a, NativeLibraries.extract(lib, cache, NativeLibraryFile.LIBRARY_NAME));
         assertEquals(written, Files.getLastModifiedTime(a), "an intact copy is reused, not rewritten");
 
         Files.write(a, new byte[lib.length]); // same size, other content: replaced
-        assertEquals(a, NativeLibraryFile.extract(lib, cache));
+        assertEquals(a, NativeLibraries.extract(lib, cache, NativeLibraryFile.LIBRARY_NAME));
         assertArrayEquals(lib, Files.readAllBytes(a));
 
         // and the extracted copy is a working library

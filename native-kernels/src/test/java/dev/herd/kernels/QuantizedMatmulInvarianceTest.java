@@ -100,7 +100,8 @@ class QuantizedMatmulInvarianceTest {
                         }
                         float[] expected = new float[MAX_ROWS * out];
                         reference.matmul(w, x, expected, MAX_ROWS);
-                        double e = NativeBackendOpsTest.squaredError(aloneAll, expected) / rowPower(w, x, MAX_ROWS);
+                        double e = NativeBackendOpsTest.squaredError(aloneAll, expected)
+                                / NativeBackendOpsTest.productPower(w, x, MAX_ROWS);
                         assertTrue(e <= bound(type), () -> type + " out=" + out + " in=" + in + " alone on " + v
                                 + ": NMSE " + e + " against the reference");
                         for (int n : COUNTS) {
@@ -171,22 +172,5 @@ class QuantizedMatmulInvarianceTest {
                 }
             }
         }
-    }
-
-    /** {@code Σ_r Σ_o Σ_i (w_oi·x_ri)²}: the expected output power the squared error is measured against. */
-    private static double rowPower(Tensor w, float[] x, int n) {
-        int in = Math.toIntExact(w.cols());
-        float[] row = new float[in];
-        double power = 0;
-        for (long o = 0; o < w.rows(); o++) {
-            Dequant.row(w, o, row, 0);
-            for (int r = 0; r < n; r++) {
-                for (int i = 0; i < in; i++) {
-                    double p = (double) row[i] * x[r * in + i];
-                    power += p * p;
-                }
-            }
-        }
-        return power;
     }
 }

@@ -66,13 +66,4 @@ final class CudaLibraryFile {
             throw new CudaUnavailableException(e.getMessage(), e.getCause());
         }
     }
-
-    /** {@code cacheRoot/<content hash>/libherd_cuda.so}, written aside and renamed, reused only when identical. */
-    static Path extract(byte[] bytes, Path cacheRoot) throws CudaUnavailableException {
-        try {
-            return NativeLibraries.extract(bytes, cacheRoot, LIBRARY_NAME);
-        } catch (IOException e) {
-            throw new CudaUnavailableException("cannot extract the CUDA kernels to " + cacheRoot + ": " + e, e);
-        }
-    }
 }
