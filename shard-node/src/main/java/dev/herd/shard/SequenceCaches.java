@@ -6,7 +6,9 @@ import dev.herd.model.forward.KvCache;
 import dev.herd.model.sampling.Sampler;
 import dev.herd.proto.v1.FailureReason;
 
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -108,11 +110,17 @@ final class SequenceCaches implements AutoCloseable {
         return caches.size();
     }
 
-    /** Every sequence with a cache or a sampler here. */
-    java.util.Set<Long> sequences() {
-        java.util.Set<Long> ids = new java.util.HashSet<>(caches.keySet());
+    /** Forgets every sequence; returns how many had a cache or a sampler here. */
+    int releaseAll() {
+        Set<Long> ids = new HashSet<>(caches.keySet());
         ids.addAll(samplers.keySet());
-        return ids;
+        int released = 0;
+        for (long id : ids) {
+            if (release(id)) {
+                released++;
+            }
+        }
+        return released;
     }
 
     /** Blocks of the store in use by this stage's sequences. */

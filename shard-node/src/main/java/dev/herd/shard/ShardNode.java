@@ -208,13 +208,7 @@ public final class ShardNode implements AutoCloseable {
         if (p == null) {
             return 0;
         }
-        int released = 0;
-        for (long id : p.caches().sequences()) {
-            if (p.caches().release(id)) {
-                released++;
-            }
-        }
-        return released;
+        return p.caches().releaseAll();
     }
 
     public NodeStats stats() {

@@ -38,6 +38,8 @@ public final class StageClient implements AutoCloseable {
     /** Set by {@link #routeResultsFrom}: the route steps carry, and the stream the last stage answers on. */
     private volatile long route;
     private volatile StageClient routeStream;
+    /** On a result route's stream: the client whose steps' results arrive here. */
+    private volatile StageClient resultsFor;
 
     /** A step in flight, with what a failure report must name. */
     private record Pending(CompletableFuture<StepResult> result, long epoch, int layer, List<Long> seqIds) {
@@ -100,9 +102,6 @@ public final class StageClient implements AutoCloseable {
         routeStream = results;
         this.route = route;
     }
-
-    /** On a result route's stream: the client whose steps' results arrive here. */
-    private volatile StageClient resultsFor;
 
     /** The stage's answer to the hello. */
     public CompletableFuture<HelloReply> hello() {

@@ -36,6 +36,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 
 import java.io.PrintStream;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -112,7 +113,7 @@ public final class ClusterEngine implements AutoCloseable {
     private final AtomicLong epochs = new AtomicLong();
     private final AtomicLong seqIds = new AtomicLong();
     /** Result routes must not collide with another coordinator's on the same last stage. */
-    private final java.security.SecureRandom routes = new java.security.SecureRandom();
+    private final SecureRandom routes = new SecureRandom();
     private final Object changed = new Object();
     /** Touched by the planning thread only. */
     private long plannedVersion = -1;
@@ -259,10 +260,12 @@ public final class ClusterEngine implements AutoCloseable {
             log.println("herd cluster: " + status);
             return;
         }
-        if (!servedOnce && takeOver(view)) {
+        PlanStore.StoredPlan stored = storedPlan();
+        if (!servedOnce && stored != null && takeOver(view, stored)) {
             return;
         }
-        long epoch = nextEpoch();
+        long floor = stored == null ? 0 : stored.plan().epoch();
+        long epoch = epochs.updateAndGet(e -> Math.max(e, floor) + 1); // above ours and the kept one
         ShardPlan plan;
         try {
             plan = Planner.plan(model.shape(), view.toClusterState(), observed, settings.options(), epoch);
@@ -277,8 +280,7 @@ public final class ClusterEngine implements AutoCloseable {
     /** Assigns {@code plan} to the nodes of {@code view}, waits until all have loaded it, and serves it. */
     private void install(ClusterView view, ShardPlan plan) {
         long epoch = plan.epoch();
-        Map<NodeId, String> addresses = new TreeMap<>();
-        view.nodes().forEach((id, n) -> addresses.put(id, n.grpcAddress()));
+        Map<NodeId, String> addresses = addresses(view);
         try {
             Map<NodeId, ShardAssignment> parts = PlanAssignments.of(plan, model.config(), addresses);
             log.println("herd cluster: " + describe(plan));
@@ -293,16 +295,21 @@ public final class ClusterEngine implements AutoCloseable {
         }
     }
 
-    /** The epoch of the next plan: above this coordinator's and above the one kept in the cluster. */
-    private long nextEpoch() {
-        long stored = 0;
+    /** Where each node of {@code view} serves gRPC, ordered by node. */
+    private static Map<NodeId, String> addresses(ClusterView view) {
+        Map<NodeId, String> addresses = new TreeMap<>();
+        view.nodes().forEach((id, n) -> addresses.put(id, n.grpcAddress()));
+        return addresses;
+    }
+
+    /** The plan kept in the cluster for this model, or null (none, or unreadable: said in the log). */
+    private PlanStore.StoredPlan storedPlan() {
         try {
-            stored = plans.served(model.digest()).map(p -> p.plan().epoch()).orElse(0L);
+            return plans.served(model.digest()).orElse(null);
         } catch (RuntimeException e) {
             log.println("herd cluster: " + e.getMessage());
+            return null;
         }
-        long floor = stored;
-        return epochs.updateAndGet(e -> Math.max(e, floor) + 1);
     }
 
     /** Keeps the plan now served in the cluster, for a coordinator that takes over after this one. */
@@ -321,20 +328,9 @@ public final class ClusterEngine implements AutoCloseable {
      * that epoch: nothing is reloaded. The sequences the previous coordinator left on the nodes are released.
      * Otherwise returns false and the view is planned as usual, with an epoch above the kept one.
      */
-    private boolean takeOver(ClusterView view) {
-        PlanStore.StoredPlan stored;
-        try {
-            stored = plans.served(model.digest()).orElse(null);
-        } catch (RuntimeException e) {
-            log.println("herd cluster: " + e.getMessage());
-            return false;
-        }
-        if (stored == null) {
-            return false;
-        }
+    private boolean takeOver(ClusterView view, PlanStore.StoredPlan stored) {
         long epoch = stored.plan().epoch();
-        Map<NodeId, String> addresses = new TreeMap<>();
-        view.nodes().forEach((id, n) -> addresses.put(id, n.grpcAddress()));
+        Map<NodeId, String> addresses = addresses(view);
         if (!addresses.equals(stored.addresses())) {
             log.println("herd cluster: not taking over epoch " + epoch + ": it was served on " + stored.addresses()
                     + ", the cluster now has " + addresses);
