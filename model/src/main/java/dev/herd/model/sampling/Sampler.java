@@ -332,7 +332,7 @@ public final class Sampler {
         float max = x[argmax(x)];
         double sum = 0;
         for (float v : x) {
-            sum += Math.exp(v - max);
+            sum += Exp.nonPositive(v - max);
         }
         return max + Math.log(sum);
     }
